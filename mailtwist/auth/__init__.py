@@ -1,0 +1,1 @@
+"""Authentication: password secrets, SASL mechanisms and the failed-login limiter."""

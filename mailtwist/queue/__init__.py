@@ -1,0 +1,1 @@
+"""The outgoing queue: scheduling, delivery attempts and transports."""

@@ -1,0 +1,1 @@
+"""The ESMTP server protocol and its submission and inbound policies."""

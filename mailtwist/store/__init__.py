@@ -1,0 +1,18 @@
+"""The embedded store: all SQL of mailtwist lives in this package."""
+
+from mailtwist.store._interfaces import AttemptOutcome, IStore, Retirement
+from mailtwist.store.database import DatabaseClosed
+from mailtwist.store.schema import SchemaTooNew
+from mailtwist.store.sqlite import INTERRUPTED, FromIDNotUnique, MessageNotFound, SQLiteStore
+
+__all__ = [
+    "INTERRUPTED",
+    "AttemptOutcome",
+    "DatabaseClosed",
+    "FromIDNotUnique",
+    "IStore",
+    "MessageNotFound",
+    "Retirement",
+    "SQLiteStore",
+    "SchemaTooNew",
+]

@@ -1,0 +1,1 @@
+"""Fakes and fixtures mailtwist ships for its own tests and for its users' tests."""
