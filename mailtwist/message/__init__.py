@@ -1,0 +1,1 @@
+"""Message content: header fields of raw messages, composing and parsing parts."""
