@@ -1,0 +1,233 @@
+"""The database thread: one SQLite connection, its job queue and group commit."""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+#: A job runs on the database thread with the connection, inside a savepoint.
+Job = Callable[[sqlite3.Connection], Any]
+
+#: Called on the reactor thread after each commit: (seconds, jobs in the batch).
+CommitObserver = Callable[[float, int], None]
+
+_log = Logger()
+
+
+class DatabaseClosed(Exception):
+    """A job was submitted to a database that is closed or not started."""
+
+
+@dataclass
+class _Pending:
+    job: Job
+    deferred: Deferred[Any] = field(default_factory=Deferred)
+
+
+class _Stop:
+    """Marks the end of the job queue: drain what came before, then close."""
+
+
+def _configure(connection: sqlite3.Connection) -> None:
+    # WAL with synchronous=FULL fsyncs the WAL on every COMMIT, so a commit that
+    # returned is durable; readers never block the writer.
+    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        _log.warn("SQLite journal mode is {mode}, not wal", mode=mode)
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    # Other processes (the CLI) may briefly hold the write lock.
+    connection.execute("PRAGMA busy_timeout=10000")
+
+
+class DatabaseThread:
+    """Runs every job against one SQLite connection on one dedicated thread.
+
+    The database is one file plus SQLite's own -wal/-shm files; nothing here
+    renames or deletes files, so it behaves the same on Windows.
+
+    Jobs waiting together are run in one transaction, each in its own SAVEPOINT
+    (a failing job rolls back only its own changes and fails only its own
+    Deferred), and committed once: group commit. Deferreds fire on the reactor
+    thread after the COMMIT returned, so a job's result is durable when seen.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reactor: IReactorFromThreads,
+        on_commit: CommitObserver | None = None,
+        name: str = "mailtwist-store",
+    ) -> None:
+        self._path = os.fspath(path)
+        self._reactor = reactor
+        self._on_commit = on_commit
+        self._name = name
+        self._jobs: queue.Queue[_Pending | _Stop] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._accepting = False
+        self._stopping = False
+        self._ended_flag = False
+        self._close_waiters: list[Deferred[None]] = []
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def start(self, setup: Callable[[sqlite3.Connection], None]) -> Deferred[None]:
+        """Open the database on a new thread and run ``setup`` (migrations) there.
+
+        ``setup`` runs with the connection in autocommit mode and manages its own
+        transactions. The Deferred fails with setup's exception, and the thread
+        then ends.
+        """
+        if self._thread is not None:
+            raise RuntimeError("database thread already started")
+        started: Deferred[None] = Deferred()
+        self._accepting = True
+        self._thread = threading.Thread(
+            target=self._main, args=(setup, started), name=self._name, daemon=True
+        )
+        self._thread.start()
+        return started
+
+    def run(self, job: Job) -> Deferred[Any]:
+        """Run ``job(connection)`` in the next batch. Deferred[its result]."""
+        if not self._accepting:
+            raise DatabaseClosed(f"database {self._path} is not open")
+        pending = _Pending(job)
+        self._jobs.put(pending)
+        return pending.deferred
+
+    def close(self) -> Deferred[None]:
+        """Refuse new jobs, run those already submitted, close the connection.
+
+        Deferred[None] fires once the thread has ended. Closing twice is fine.
+        """
+        self._accepting = False
+        waiter: Deferred[None] = Deferred()
+        if self._thread is None or self._ended_flag:
+            waiter.callback(None)
+            return waiter
+        self._close_waiters.append(waiter)
+        if not self._stopping:
+            self._stopping = True
+            self._jobs.put(_Stop())
+        return waiter
+
+    # -- on the database thread
+
+    def _main(self, setup: Callable[[sqlite3.Connection], None], started: Deferred[None]) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            try:
+                # isolation_level None: we issue BEGIN/COMMIT ourselves.
+                connection = sqlite3.connect(self._path, isolation_level=None)
+                _configure(connection)
+                setup(connection)
+            except BaseException:
+                self._accepting = False
+                self._reactor.callFromThread(started.errback, Failure())
+                self._drain_after_failure()
+                return
+            self._reactor.callFromThread(started.callback, None)
+            self._serve(connection)
+        finally:
+            if connection is not None:
+                connection.close()
+            self._reactor.callFromThread(self._ended)
+
+    def _drain_after_failure(self) -> None:
+        failure = Failure(DatabaseClosed(f"database {self._path} failed to open"))
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Pending):
+                self._reactor.callFromThread(item.deferred.errback, failure)
+
+    def _serve(self, connection: sqlite3.Connection) -> None:
+        stop = False
+        while not stop:
+            batch: list[_Pending] = []
+            item = self._jobs.get()
+            while True:
+                if isinstance(item, _Stop):
+                    stop = True
+                else:
+                    batch.append(item)
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._run_batch(connection, batch)
+
+    def _run_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
+        began = time.perf_counter()  # a duration for metrics, not a clock reading
+        outcomes: list[Any] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for pending in batch:
+                connection.execute("SAVEPOINT job")
+                try:
+                    outcomes.append(pending.job(connection))
+                except Exception:
+                    outcomes.append(Failure())
+                    connection.execute("ROLLBACK TO job")
+                connection.execute("RELEASE job")
+            connection.execute("COMMIT")
+        except Exception:
+            # The transaction as a whole failed (disk full, I/O error): nothing
+            # of it is durable, so every job of the batch fails.
+            failure = Failure()
+            _log.failure("store batch of {count} jobs failed", failure, count=len(batch))
+            if connection.in_transaction:
+                try:
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    _log.failure("rollback failed")
+            outcomes = [failure] * len(batch)
+        else:
+            self._reactor.callFromThread(self._committed, time.perf_counter() - began, len(batch))
+        self._reactor.callFromThread(self._deliver, batch, outcomes)
+
+    # -- on the reactor thread
+
+    def _committed(self, seconds: float, count: int) -> None:
+        if self._on_commit is not None:
+            try:
+                self._on_commit(seconds, count)
+            except Exception:
+                _log.failure("commit observer failed")
+
+    @staticmethod
+    def _deliver(batch: list[_Pending], outcomes: list[Any]) -> None:
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                pending.deferred.errback(outcome)
+            else:
+                pending.deferred.callback(outcome)
+
+    def _ended(self) -> None:
+        if self._thread is not None:
+            self._thread.join()  # the thread is past its last statement
+        self._ended_flag = True
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+
+__all__ = ["CommitObserver", "DatabaseClosed", "DatabaseThread", "Job"]

@@ -1,0 +1,368 @@
+"""Tests of SQLiteStore: the IStore contract, group commit, migrations, durability."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from twisted.python.runtime import platform
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+import mailtwist
+from mailtwist.store import DatabaseClosed, MessageNotFound, SchemaTooNew, SQLiteStore
+from mailtwist.store.schema import Migration, current_version, latest_version, migrate
+from mailtwist.store.sqlite import parse_time, time_text
+from tests.store.contract import NOW, StoreContractMixin, new_message
+
+
+class SQLiteStoreContractTests(StoreContractMixin, TestCase):  # type: ignore[misc]
+    """The IStore contract against SQLiteStore on a temporary file."""
+
+    not_found = MessageNotFound
+
+    def make_store(self) -> SQLiteStore:
+        return SQLiteStore(self.mktemp())
+
+
+class CommitRecorder:
+    """An on_commit hook remembering (seconds, jobs) and the thread it ran on."""
+
+    def __init__(self) -> None:
+        self.commits: list[tuple[float, int]] = []
+        self.threads: set[threading.Thread] = set()
+
+    def __call__(self, seconds: float, jobs: int) -> None:
+        self.commits.append((seconds, jobs))
+        self.threads.add(threading.current_thread())
+
+
+def blocking_job(
+    entered: threading.Event, release: threading.Event
+) -> Callable[[sqlite3.Connection], None]:
+    """A job that signals ``entered`` and holds the database thread until ``release``."""
+
+    def job(connection: sqlite3.Connection) -> None:
+        entered.set()
+        if not release.wait(10):
+            raise RuntimeError("test did not release the database thread")
+
+    return job
+
+
+class GroupCommitTests(TestCase):
+    """Concurrent jobs share a transaction, each isolated in its savepoint."""
+
+    async def setUp(self) -> None:  # type: ignore[override]
+        self.recorder = CommitRecorder()
+        self.store = SQLiteStore(self.mktemp(), on_commit=self.recorder)
+        await self.store.start()
+        self.addCleanup(self.store.close)
+
+    async def test_concurrent_enqueues_share_commits(self) -> None:
+        """50 concurrent enqueues are committed in fewer than 50 transactions."""
+        self.recorder.commits.clear()
+        results = await gatherResults(
+            [self.store.enqueue(new_message(data=b"x" * 2048), NOW) for _ in range(50)]
+        )
+        self.assertEqual(len({r[0].id for r in results}), 50)
+        self.assertEqual(sum(jobs for _, jobs in self.recorder.commits), 50)
+        self.assertLess(len(self.recorder.commits), 50)
+        self.assertEqual(self.recorder.threads, {threading.main_thread()})
+        self.assertTrue(all(seconds >= 0 for seconds, _ in self.recorder.commits))
+
+    async def test_waiting_jobs_form_one_batch(self) -> None:
+        """Every job queued while the thread is busy goes into the next single commit."""
+        entered, release = threading.Event(), threading.Event()
+        held = self.store._database.run(blocking_job(entered, release))
+        self.assertTrue(entered.wait(10))
+        self.recorder.commits.clear()
+        pending = [self.store.enqueue(new_message(), NOW) for _ in range(30)]
+        release.set()
+        await held
+        await gatherResults(pending)
+        self.assertEqual([jobs for _, jobs in self.recorder.commits], [1, 30])
+
+    async def test_failing_job_fails_alone(self) -> None:
+        """A job failing inside a batch rolls back only its own writes and fails only itself."""
+        entered, release = threading.Event(), threading.Event()
+        held = self.store._database.run(blocking_job(entered, release))
+        # The held job is now alone in its batch; what follows queues up behind it.
+        self.assertTrue(entered.wait(10))
+        self.recorder.commits.clear()
+
+        def half_done(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO account (name) VALUES ('half')")
+            raise ValueError("broken job")
+
+        before = self.store.enqueue(new_message(recipients=("a@x",)), NOW)
+        broken = self.store._database.run(half_done)
+        bad_input = self.store.enqueue(new_message(), datetime_naive())
+        after = self.store.enqueue(new_message(recipients=("b@x",)), NOW)
+        release.set()
+        await held
+        results = await DeferredList([before, broken, bad_input, after], consumeErrors=True)
+        successes = [ok for ok, _ in results]
+        self.assertEqual(successes, [True, False, False, True])
+        failures: list[Failure] = [value for ok, value in results if not ok]
+        self.assertTrue(failures[0].check(ValueError))
+        self.assertTrue(failures[1].check(ValueError))
+        # Held job in its own batch, the four others committed together.
+        self.assertEqual([jobs for _, jobs in self.recorder.commits][-1], 4)
+        queued = await self.store.list_queue()
+        self.assertEqual([m.recipient for m in queued], ["a@x", "b@x"])
+        self.assertEqual(await self.store.mailboxes("half"), [])
+        rows = await self.store._database.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM account WHERE name = 'half'").fetchone()[0]
+        )
+        self.assertEqual(rows, 0)
+
+    async def test_close_drains_pending_jobs(self) -> None:
+        """close() runs jobs submitted before it, then refuses new ones."""
+        pending = self.store.enqueue(new_message(), NOW)
+        closed = self.store.close()
+        [queued] = await pending
+        await closed
+        self.assertEqual(queued.recipient, "a@example.com")
+        await self.assertFailure(self.store.list_queue(), DatabaseClosed)
+        await self.store.close()
+
+    async def test_commit_observer_failure_is_contained(self) -> None:
+        """An on_commit hook that raises is logged and does not break the store."""
+
+        def broken_hook(seconds: float, jobs: int) -> None:
+            raise ZeroDivisionError("hook fails")
+
+        store = SQLiteStore(self.mktemp(), on_commit=broken_hook)
+        await store.start()
+        try:
+            await store.enqueue(new_message(), NOW)
+            self.assertEqual(len(await store.list_queue()), 1)
+        finally:
+            await store.close()
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+
+
+def datetime_naive() -> datetime:
+    return datetime(2026, 1, 1)
+
+
+class OpeningTests(TestCase):
+    """Opening a file applies migrations; reopening keeps the data."""
+
+    async def test_fresh_file_migrated_and_wal(self) -> None:
+        """A new file gets the latest schema version, WAL journal and the tables."""
+        path = self.mktemp()
+        store = SQLiteStore(path)
+        await store.start()
+        await store.close()
+        connection = sqlite3.connect(path)
+        try:
+            self.assertEqual(current_version(connection), latest_version())
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            self.assertEqual(mode, "wal")
+            tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+            self.assertTrue({"queue", "retired", "message_data", "mailbox_message"} <= tables)
+        finally:
+            connection.close()
+
+    async def test_connection_settings(self) -> None:
+        """The store's connection commits with synchronous=FULL and enforces foreign keys."""
+        store = SQLiteStore(self.mktemp())
+        await store.start()
+        try:
+            settings = await store._database.run(
+                lambda c: (
+                    c.execute("PRAGMA synchronous").fetchone()[0],
+                    c.execute("PRAGMA foreign_keys").fetchone()[0],
+                )
+            )
+        finally:
+            await store.close()
+        self.assertEqual(settings, (2, 1))  # 2 is FULL: the WAL is fsync'd at each commit
+
+    async def test_reopen_keeps_data(self) -> None:
+        """Closing and opening the same file again finds what was committed."""
+        path = self.mktemp()
+        store = SQLiteStore(path)
+        await store.start()
+        [queued] = await store.enqueue(new_message(), NOW)
+        await store.close()
+        again = SQLiteStore(path)
+        await again.start()
+        try:
+            self.assertEqual(await again.queued_message(queued.id), queued)
+        finally:
+            await again.close()
+
+    async def test_newer_schema_refused(self) -> None:
+        """A database from a newer mailtwist fails start() with SchemaTooNew, naming versions."""
+        path = self.mktemp()
+        store = SQLiteStore(path)
+        await store.start()
+        await store.close()
+        connection = sqlite3.connect(path)
+        with connection:
+            connection.execute("INSERT INTO schema_version VALUES (999, 'from the future')")
+        connection.close()
+        newer = SQLiteStore(path)
+        with self.assertRaises(SchemaTooNew) as raised:
+            await newer.start()
+        self.assertIn("999", str(raised.exception))
+        await newer.close()
+        await self.assertFailure(newer.list_queue(), DatabaseClosed)
+
+    async def test_unopenable_path(self) -> None:
+        """A path in a missing directory fails start() with sqlite3's error."""
+        store = SQLiteStore(os.path.join(self.mktemp(), "missing", "store.db"))
+        await self.assertFailure(store.start(), sqlite3.OperationalError)
+        await store.close()
+
+
+class MigrateTests(SynchronousTestCase):
+    """migrate() applies versioned steps in order, each in its own transaction."""
+
+    def setUp(self) -> None:
+        self.connection = sqlite3.connect(":memory:", isolation_level=None)
+        self.addCleanup(self.connection.close)
+
+    def test_applies_in_order_once(self) -> None:
+        """Pending migrations run in version order; a second run applies nothing."""
+        ran: list[int] = []
+        steps = [
+            Migration(1, "t", statements=("CREATE TABLE t (x)",)),
+            Migration(2, "fn", function=lambda c: ran.append(2)),
+        ]
+        self.assertEqual(migrate(self.connection, steps), 2)
+        self.assertEqual(migrate(self.connection, steps), 2)
+        self.assertEqual(ran, [2])
+
+    def test_failed_migration_keeps_earlier(self) -> None:
+        """A failing step is rolled back entirely; the steps before it stay applied."""
+
+        def broken(connection: sqlite3.Connection) -> None:
+            connection.execute("CREATE TABLE half (x)")
+            raise RuntimeError("broken step")
+
+        steps = [
+            Migration(1, "t", statements=("CREATE TABLE t (x)",)),
+            Migration(2, "broken", function=broken),
+        ]
+        self.assertRaises(RuntimeError, migrate, self.connection, steps)
+        self.assertEqual(current_version(self.connection), 1)
+        tables = {r[0] for r in self.connection.execute("SELECT name FROM sqlite_master")}
+        self.assertNotIn("half", tables)
+
+    def test_versions_must_increase(self) -> None:
+        """Migrations out of order or repeated are a programming error."""
+        steps = [Migration(2, "b"), Migration(1, "a")]
+        self.assertRaises(ValueError, migrate, self.connection, steps)
+        self.assertRaises(ValueError, migrate, self.connection, [Migration(1, "a")] * 2)
+
+    def test_newer_database(self) -> None:
+        """A database past the last known migration raises SchemaTooNew."""
+        steps = [Migration(1, "a"), Migration(2, "b")]
+        migrate(self.connection, steps)
+        with self.assertRaises(SchemaTooNew) as raised:
+            migrate(self.connection, steps[:1])
+        self.assertIn("version 2", str(raised.exception))
+
+    def test_shipped_migrations_apply(self) -> None:
+        """The shipped migrations apply to an empty database."""
+        self.assertEqual(migrate(self.connection), latest_version())
+
+
+class StoredTimeTests(SynchronousTestCase):
+    """Stored times are fixed-width UTC text that sorts and round-trips."""
+
+    @settings(database=None, deadline=None)
+    @given(
+        st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9000, 1, 1)),
+        st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23)),
+    )
+    def test_round_trip(self, moment: datetime, offset: timedelta) -> None:
+        """Any aware datetime comes back as the same instant in UTC, with microseconds."""
+        aware = moment.replace(tzinfo=timezone(offset))
+        text = time_text(aware)
+        self.assertEqual(len(text), len("2026-01-01T00:00:00.000000Z"))
+        self.assertEqual(parse_time(text), aware)
+        self.assertEqual(parse_time(text).tzinfo, UTC)
+
+    @settings(database=None, deadline=None)
+    @given(st.lists(st.datetimes(timezones=st.just(UTC)), min_size=2, max_size=5))
+    def test_text_order_is_time_order(self, moments: list[datetime]) -> None:
+        """Sorting the stored text sorts the times, which due_messages relies on."""
+        texts = [time_text(m) for m in moments]
+        self.assertEqual(sorted(texts), [time_text(m) for m in sorted(moments)])
+
+    def test_naive_refused(self) -> None:
+        """A naive datetime has no instant and is refused."""
+        self.assertRaises(ValueError, time_text, datetime(2026, 1, 1))
+
+
+class _AckCollector(ProcessProtocol):
+    """Reads the writer's acknowledged ids and kills it after ``wanted`` of them."""
+
+    def __init__(self, wanted: int) -> None:
+        self.wanted = wanted
+        self.buffer = b""
+        self.acked: list[int] = []
+        self.errors = b""
+        self.killed = False
+        self.ended: Deferred[None] = Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        self.acked.extend(int(line) for line in lines if line.strip())
+        if len(self.acked) >= self.wanted and not self.killed:
+            self.killed = True
+            # SIGKILL: no chance to flush or close anything (POSIX only).
+            self.transport.signalProcess("KILL")  # type: ignore[union-attr]
+
+    def errReceived(self, data: bytes) -> None:
+        self.errors += data
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback(None)
+
+
+class DurabilityTests(TestCase):
+    """What was acknowledged survives the process being killed."""
+
+    if platform.isWindows():
+        skip = "SIGKILL is POSIX"
+
+    async def test_acked_enqueues_survive_sigkill(self) -> None:
+        """Every id printed by a writer killed with SIGKILL is in the queue on reopen."""
+        path = os.path.abspath(self.mktemp())
+        root = str(Path(mailtwist.__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=root)
+        collector = _AckCollector(wanted=40)
+        reactor.spawnProcess(  # type: ignore[attr-defined]
+            collector,
+            sys.executable,
+            [sys.executable, "-m", "tests.store.durability_writer", path],
+            env=env,
+            path=root,
+        )
+        await collector.ended
+        self.assertTrue(collector.killed, collector.errors.decode(errors="replace"))
+        self.assertGreaterEqual(len(collector.acked), 40)
+        store = SQLiteStore(path)
+        await store.start()
+        try:
+            present = {m.id for m in await store.list_queue()}
+        finally:
+            await store.close()
+        self.assertEqual(set(collector.acked) - present, set())
