@@ -1,4 +1,4 @@
-"""The localserve transport: delivers queued mail into local mailboxes, failing on request."""
+"""Delivery into local mailboxes: simulated (localserve) or for local accounts only (production)."""
 
 from __future__ import annotations
 
@@ -82,12 +82,25 @@ class LocalDeliveryTransport:
 
     Nothing leaves the machine. Special localparts (spec §9.3) fail the attempt
     with the code they name, through the same result and retry path as SMTP.
+
+    With ``simulate=False`` (production, until the SMTP client exists) only local
+    accounts are delivered to, no localpart is special, and a remote recipient is a
+    temporary failure that names the missing route, so the message waits in the
+    queue and stays visible instead of landing in the wrong mailbox.
     """
 
-    def __init__(self, *, directory: LocalDirectory, clock: IReactorTime, hostname: str) -> None:
+    def __init__(
+        self,
+        *,
+        directory: LocalDirectory,
+        clock: IReactorTime,
+        hostname: str,
+        simulate: bool = True,
+    ) -> None:
         self._directory = directory
         self._clock = clock
         self._hostname = hostname
+        self._simulate = simulate
 
     def deliver(self, message: QueuedMessage, data: bytes) -> Deferred[DeliveryResult]:
         try:
@@ -104,12 +117,21 @@ class LocalDeliveryTransport:
                     permanent=True,
                 )
             )
-        failure = self._sender_failure(message.sender) or special_failure(recipient.localpart)
-        if failure is not None:
-            if failure.code is None:
-                return self._no_answer(failure)
-            return succeed(_failed(failure.stage, failure.code))
-        account = self._recipient_account(recipient) or message.account
+        if self._simulate:
+            failure = self._sender_failure(message.sender) or special_failure(recipient.localpart)
+            if failure is not None:
+                if failure.code is None:
+                    return self._no_answer(failure)
+                return succeed(_failed(failure.stage, failure.code))
+        account = self._recipient_account(recipient)
+        if account is None and not self._simulate:
+            return succeed(
+                DeliveryResult.temporary_failure(
+                    f"no route to {recipient.domain.unicode}: this server delivers to its "
+                    "own accounts only (outgoing SMTP is not available yet)"
+                )
+            )
+        account = account or message.account
         delivery = MailboxDelivery(
             account=account,
             mailbox=INBOX,

@@ -184,3 +184,39 @@ class SpecialFailureTests(SynchronousTestCase):
         failure = special_failure("timeout")
         assert failure is not None
         self.assertIsNone(failure.code)
+
+
+class ProductionLocalDeliveryTests(SynchronousTestCase):
+    """Without simulation only local accounts receive; nothing else is faked."""
+
+    def setUp(self) -> None:
+        self.transport = LocalDeliveryTransport(
+            directory=FakeDirectory({"localhost"}, {"mox@localhost": "mox"}),
+            clock=Clock(),
+            hostname="localhost",
+            simulate=False,
+        )
+
+    def result(self, recipient: str) -> DeliveryResult:
+        return self.successResultOf(self.transport.deliver(queued(recipient), b"data"))
+
+    def test_local_account_is_delivered(self) -> None:
+        """A recipient with a local account gets the message in its Inbox."""
+        result = self.result("mox@localhost")
+        self.assertTrue(result.success)
+        self.assertEqual(result.deliveries[0].account, "mox")
+
+    def test_special_localparts_are_ordinary(self) -> None:
+        """A localpart like xpermerror fails no delivery in production: it is just an address."""
+        result = self.result("xpermerror@example.org")
+        self.assertEqual(result.attempt_code, 0)
+        self.assertNotIn("special localpart", result.error)
+
+    def test_remote_recipient_waits_in_the_queue(self) -> None:
+        """A remote recipient is a temporary failure naming the missing route, never a
+        delivery into the sender's mailbox."""
+        result = self.result("someone@example.org")
+        self.assertFalse(result.success)
+        self.assertFalse(result.permanent)
+        self.assertEqual(result.deliveries, ())
+        self.assertIn("no route to example.org", result.error)
