@@ -1,0 +1,1 @@
+"""DKIM: signing with parent-domain key lookup, verifying, and key generation."""
