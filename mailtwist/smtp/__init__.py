@@ -1,1 +1,1 @@
-"""SMTP vocabulary shared by server and client: reply codes, enhanced codes, paths and parameters."""
+"""SMTP vocabulary shared by server and client: replies, enhanced codes, parameters."""
