@@ -507,7 +507,8 @@ class ESMTPServerProtocol(Protocol):
         if not known:
             self._send(codes.UNKNOWN_COMMAND)
             return
-        self.log.debug("SMTP session {session}: {verb}", session=self.session_id, verb=verb)
+        # No log line per command: the metrics count them, and twistd does not filter
+        # debug events, so logging here would cost every message a formatted write.
         try:
             arguments = argument_bytes.decode("utf-8")
         except UnicodeDecodeError:

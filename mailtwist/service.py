@@ -1,0 +1,221 @@
+"""Wires the store, queue, SMTP listeners and web pages into one twistd service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorTime
+from twisted.internet.ssl import CertificateOptions, PrivateCertificate
+from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web.server import Site
+
+from mailtwist.auth.limiter import FailedLoginLimiter
+from mailtwist.auth.password import make_credentials
+from mailtwist.auth.sasl import Authenticator
+from mailtwist.config import Config, ListenerConfig
+from mailtwist.metrics import PrometheusMetrics
+from mailtwist.queue.localdelivery import LocalDeliveryTransport
+from mailtwist.queue.scheduler import QueueScheduler
+from mailtwist.smtpserver.factory import ESMTPServerFactory
+from mailtwist.smtpserver.inbound import InboundPolicy
+from mailtwist.smtpserver.submission import SubmissionPolicy
+from mailtwist.store.records import DEFAULT_MAILBOXES
+from mailtwist.store.sqlite import SQLiteStore
+from mailtwist.web.status import StatusPage
+
+log = Logger()
+
+#: Password of the localserve account when none was chosen (issue 2).
+LOCALSERVE_DEFAULT_PASSWORD = "mailtwist"
+
+DATABASE_FILE = "mailtwist.db"
+
+
+def tls_options(config: Config) -> CertificateOptions | None:
+    """Server TLS options from the configured certificate and key, or None."""
+    if config.tls_certificate is None or config.tls_key is None:
+        return None
+    pem = config.tls_certificate.read_bytes() + b"\n" + config.tls_key.read_bytes()
+    return PrivateCertificate.loadPEM(pem).options()
+
+
+class MailtwistService(Service):
+    """The whole server: starts store, queue and listeners in order, stops them in reverse.
+
+    Nothing is listening before the store is open and interrupted attempts are
+    recovered; on stop, listeners close first, then in-flight deliveries are
+    recorded, then the store commits its last batch and closes.
+    """
+
+    name = "mailtwist"
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        reactor: Any,
+        initial_password: str | None = None,
+        banner: Callable[[Config], str] | None = None,
+    ) -> None:
+        self.config = config
+        self.reactor = reactor
+        self._initial_password = initial_password
+        self._banner = banner
+        self.metrics = PrometheusMetrics()
+        self.store = SQLiteStore(
+            config.data_dir / DATABASE_FILE,
+            reactor=reactor,
+            on_commit=self.metrics.store_commit,
+        )
+        clock: IReactorTime = reactor
+        # localserve simulates the last hop; production delivers to its own accounts
+        # until the outgoing SMTP client exists.
+        self.transport = LocalDeliveryTransport(
+            directory=config,
+            clock=clock,
+            hostname=config.hostname.ascii,
+            simulate=config.localserve,
+        )
+        self.scheduler = QueueScheduler(
+            store=self.store,
+            transport=self.transport,
+            clock=clock,
+            concurrency=config.queue_concurrency,
+            attempt_timeout=config.attempt_timeout,
+            keep_retired_for=self._keep_retired_for,
+            metrics=self.metrics,
+        )
+        self.authenticator = Authenticator(
+            account_for_login=config.account_for_login,
+            credentials_for_account=self.store.credentials,
+            hostname=config.hostname.ascii,
+            clock=clock,
+        )
+        self.limiter = FailedLoginLimiter(clock)
+        self.ports: list[IListeningPort] = []
+        self._started: defer.Deferred[None] | None = None
+
+    def _keep_retired_for(self, account: str) -> timedelta:
+        acct = self.config.accounts.get(account)
+        # spec §4.2: an account that no longer exists keeps retired messages a week.
+        return acct.keep_retired_message_period if acct else timedelta(weeks=1)
+
+    # -- start and stop
+
+    def startService(self) -> None:
+        super().startService()
+        self._started = defer.ensureDeferred(self._start())
+        self._started.addErrback(self._start_failed)
+
+    def _start_failed(self, failure: Any) -> None:
+        log.failure("mailtwist could not start", failure)
+        if self.reactor.running:
+            self.reactor.stop()
+
+    async def _start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.start()
+        for account in self.config.accounts:
+            await self.store.ensure_account(account, DEFAULT_MAILBOXES)
+        await self._ensure_credentials()
+        await self.scheduler.start()
+        for listener in self.config.listeners:
+            for address in listener.addresses:
+                port = await self._endpoint(listener, address).listen(self._factory(listener))
+                self.ports.append(port)
+        log.info("mailtwist {version} started", version=_version())
+        if self._banner is not None:
+            print(self._banner(self.config), flush=True)  # the developer reads this, not the log
+
+    async def _ensure_credentials(self) -> None:
+        if not self.config.localserve:
+            return
+        account = self.config.postmaster_account
+        existing = await self.store.credentials(account)
+        if existing is not None and self._initial_password is None:
+            return
+        password = self._initial_password or LOCALSERVE_DEFAULT_PASSWORD
+        credentials = await deferToThread(make_credentials, account, password)
+        await self.store.set_credentials(credentials)
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        return defer.ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        started = self._started
+        if started is not None and not started.called:
+            # Still starting: let the start finish (or fail) before tearing down.
+            await started
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await defer.maybeDeferred(port.stopListening)
+        await self.scheduler.stop()
+        await self.store.close()
+        log.info("mailtwist stopped")
+
+    # -- listeners
+
+    def _endpoint(self, listener: ListenerConfig, address: str) -> Any:
+        if ":" in address:
+            return TCP6ServerEndpoint(self.reactor, listener.port, interface=address)
+        return TCP4ServerEndpoint(self.reactor, listener.port, interface=address)
+
+    def _factory(self, listener: ListenerConfig) -> IProtocolFactory:
+        config = self.config
+        if listener.kind == "http":
+            return Site(StatusPage(config).app.resource())
+        if listener.kind == "metrics":
+            return Site(self.metrics.resource())
+        tls = tls_options(config)
+        if listener.kind == "smtp":
+            policy: Any = InboundPolicy(
+                hostname=config.hostname.ascii,
+                directory=config,
+                deliver=self.store.deliver,
+                clock=self.reactor,
+                catchall_account=config.postmaster_account if config.localserve else None,
+            )
+        else:
+            policy = SubmissionPolicy(
+                hostname=config.hostname.ascii,
+                directory=config,
+                submit=self.scheduler.submit,
+                clock=self.reactor,
+            )
+        implicit = listener.kind == "submissions"
+        factory = ESMTPServerFactory(
+            hostname=config.hostname.ascii,
+            listener=listener.kind,
+            kind=listener.kind,
+            policy=policy,
+            authenticator=None if listener.kind == "smtp" else self.authenticator,
+            limiter=self.limiter,
+            clock=self.reactor,
+            tls_context_factory=None if implicit else tls,
+            implicit_tls=implicit,
+            allow_plaintext_auth=config.allow_plaintext_auth,
+            max_message_size=config.max_message_size,
+            max_recipients=config.max_recipients,
+            max_connections=config.max_connections,
+            idle_timeout=config.idle_timeout,
+            metrics=self.metrics,
+        )
+        if implicit:
+            if tls is None:
+                raise ValueError("a submissions listener needs [tls] in the config")
+            return TLSMemoryBIOFactory(tls, False, factory)
+        return factory
+
+
+def _version() -> str:
+    from mailtwist import __version__
+
+    return __version__

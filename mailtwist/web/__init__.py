@@ -1,0 +1,1 @@
+"""Web pages: the status page now; admin and account pages later."""

@@ -1,0 +1,113 @@
+"""End to end: a real localserve on loopback, driven with smtplib and the mailtwist CLI."""
+
+from __future__ import annotations
+
+import signal
+import smtplib
+import ssl
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.localserve_process import LocalserveProcess
+
+LOGIN = "mailtwist@localhost"
+PASSWORD = "mailtwist"
+
+
+def message(to: str, subject: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = LOGIN
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(f"body of {subject}\n")
+    return msg
+
+
+def insecure_context() -> ssl.SSLContext:
+    # localserve's certificate is self-signed for localhost.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class LocalserveEndToEndTests(SynchronousTestCase):
+    """localserve started as `twistd -n mailtwist localserve`, like a developer does."""
+
+    def setUp(self) -> None:
+        if sys.platform == "win32":
+            self.skipTest("signals used to stop the child are POSIX")
+        self.server = LocalserveProcess(Path(self.mktemp()))
+        self.addCleanup(self.server.stop)
+        self.server.start()
+
+    def submit_starttls(self, to: str, subject: str) -> None:
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=30) as client:
+            client.starttls(context=insecure_context())
+            client.login(LOGIN, PASSWORD)
+            client.send_message(message(to, subject))
+
+    def submit_implicit_tls(self, to: str, subject: str) -> None:
+        with smtplib.SMTP_SSL(
+            "127.0.0.1", self.server.submissions_port, timeout=30, context=insecure_context()
+        ) as client:
+            client.login(LOGIN, PASSWORD)
+            client.send_message(message(to, subject))
+
+    def test_submissions_are_delivered_and_failures_recorded(self) -> None:
+        """Mail submitted over STARTTLS and implicit TLS reaches the Inbox; permerror fails
+        with its 550 recorded, temperror stays queued for a retry, and Ctrl-C exits cleanly."""
+        self.submit_starttls("test@localhost", "over starttls")
+        self.submit_implicit_tls("someone@example.com", "over implicit tls")
+        self.submit_starttls("xpermerror@localhost", "must fail")
+        self.submit_starttls("xtemperror@localhost", "must be retried")
+
+        inbox = self.server.wait_for(
+            "messages list",
+            lambda rows: len([r for r in rows if r["mailbox"] == "Inbox"]) >= 2,
+        )
+        self.assertEqual(
+            sorted(r["rcpt_to"] for r in inbox if r["mailbox"] == "Inbox"),
+            ["someone@example.com", "test@localhost"],
+        )
+
+        retired = self.server.wait_for(
+            "retired list",
+            lambda rows: any(r["recipient"] == "xpermerror@localhost" for r in rows),
+        )
+        failed = next(r for r in retired if r["recipient"] == "xpermerror@localhost")
+        self.assertEqual(failed["event"], "failed")
+        self.assertEqual(failed["results"][-1]["code"], 550)
+        self.assertIn("550", failed["results"][-1]["reply"])
+
+        queued = self.server.wait_for(
+            "queue list",
+            lambda rows: any(
+                r["recipient"] == "xtemperror@localhost"
+                and r["attempts"] == 1
+                and r["results"][-1]["code"] == 451
+                for r in rows
+            ),
+        )
+        temp = next(r for r in queued if r["recipient"] == "xtemperror@localhost")
+        self.assertFalse(temp["results"][-1]["permanent"])
+
+        # twistd re-raises the signal it stopped on, so a clean Ctrl-C exit is -SIGINT.
+        self.assertIn(self.server.interrupt(), (0, -signal.SIGINT), self.server.output())
+        self.assertIn("mailtwist stopped", self.server.output())
+        # A second start reuses the directory and still holds the queued message.
+        self.server.start()
+        again = self.server.cli("queue", "list")
+        self.assertEqual([r["recipient"] for r in again], ["xtemperror@localhost"])
+
+    def test_bad_credentials_are_refused(self) -> None:
+        """A wrong password gets 535 5.7.8 and nothing is queued."""
+        with smtplib.SMTP("127.0.0.1", self.server.submission_port, timeout=30) as client:
+            client.starttls(context=insecure_context())
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as caught:
+                client.login(LOGIN, "wrong")
+        self.assertEqual(caught.exception.smtp_code, 535)
+        self.assertIn(b"5.7.8", caught.exception.smtp_error)
