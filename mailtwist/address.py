@@ -252,6 +252,11 @@ def parse_domain(text: str) -> Domain:
     # Cheap bound before IDNA work; the precise check is on the A-label form below.
     if len(text) > 4 * MAX_DOMAIN_OCTETS:
         raise AddressError(f"domain is longer than {MAX_DOMAIN_OCTETS} octets")
+    # RFC 5321 §4.1.2 (Domain = sub-domain *("." sub-domain), letters, digits, hyphens):
+    # checked here so the answer does not depend on the idna package's version.
+    for char in text:
+        if char.isascii() and not (char.isalnum() or char in "-."):
+            raise AddressError(f"invalid character {_describe(char)} in domain {text!r}")
     mapped = _uts46_map(text)
     if mapped.endswith("."):
         raise AddressError(f"domain {text!r} ends with a dot, trailing dot not allowed")
