@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from mailtwist.address import parse_address, parse_domain
 from mailtwist.config.certificate import write_private_file, write_self_signed_certificate
 from mailtwist.config.model import ConfigError
 from mailtwist.dkim.keys import dkim_dns_value, generate_ed25519_key, generate_rsa_key
+from mailtwist.platform import copy_or_link
 
 log = Logger()
 
@@ -172,15 +172,10 @@ def _write_new(path: Path, text: str) -> None:
     # Closed before the rename: Windows cannot rename an open file.
     partial.write_text(text, encoding="utf-8", newline="\n")
     try:
-        os.link(partial, path)  # fails if ``path`` appeared meanwhile
-    except FileExistsError:
+        # A hard link (a copy on Windows) fails if ``path`` appeared meanwhile.
+        copy_or_link(partial, path)
+    finally:
         partial.unlink()
-        raise
-    except OSError:
-        # No hard links (some Windows file systems): a plain rename.
-        os.replace(partial, path)
-        return
-    partial.unlink()
 
 
 def write_localserve_config(
