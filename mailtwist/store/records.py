@@ -6,12 +6,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 #: Error text of the result appended when an attempt starts (spec §4.1).
 DELIVERING = "delivering..."
 
 #: Mailboxes every account has (issue 2, spec §9.1).
 DEFAULT_MAILBOXES = ("Inbox", "Sent", "Archive", "Trash", "Drafts", "Junk")
+
+#: How a message entered the queue: SMTP submission, the webapi, or a DSN we made.
+ORIGINS = ("submission", "webapi", "dsn")
+
+#: What a failed attempt says about its cause (issue 3): the recipient address
+#: (suppress it), the sender's reputation or policy (do not suppress the recipient),
+#: or the infrastructure (DNS, connection, TLS, timeouts). "" for successes.
+CLASSIFICATIONS = ("", "recipient", "policy", "infrastructure")
 
 
 def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -38,12 +49,15 @@ class DeliveryAttempt:
     reply: str = ""
     tls: bool = False
     permanent: bool = False
+    classification: str = ""
 
     def __post_init__(self) -> None:
         if self.code and not 200 <= self.code <= 599:
             raise ValueError(f"SMTP code out of range: {self.code}")
         if self.duration < 0:
             raise ValueError("negative attempt duration")
+        if self.classification not in CLASSIFICATIONS:
+            raise ValueError(f"unknown classification {self.classification!r}")
 
     @property
     def enhanced_code(self) -> str:
@@ -78,8 +92,11 @@ class NewMessage:
     from_id: str = ""
     transport: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "submission"
 
     def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"unknown origin {self.origin!r}")
         if not self.recipients:
             raise ValueError("a message needs at least one recipient")
         if self.max_attempts < 0:
@@ -116,6 +133,7 @@ class QueuedMessage:
     from_id: str = ""
     transport: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "submission"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -151,6 +169,7 @@ class RetiredMessage:
     from_id: str = ""
     transport: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "submission"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
@@ -210,3 +229,82 @@ class Credentials:
     scram_server_key: bytes
     cram_md5_ipad: bytes
     cram_md5_opad: bytes
+
+
+@dataclass(frozen=True)
+class HoldRule:
+    """Holds queued messages that match every non-empty field (spec §4.8).
+
+    All fields empty matches everything: "pause the whole queue". Domains are in
+    Unicode form. mox matches existing messages with AND and new ones with OR
+    (spec §15.5); mailtwist uses AND for both, so a rule means one thing.
+    """
+
+    account: str = ""
+    sender_domain: str = ""
+    recipient_domain: str = ""
+    id: int = 0
+
+    def matches(self, account: str, sender_domain: str, recipient_domain: str) -> bool:
+        return (
+            (not self.account or self.account == account)
+            and (not self.sender_domain or self.sender_domain == sender_domain)
+            and (not self.recipient_domain or self.recipient_domain == recipient_domain)
+        )
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address an account no longer sends to, keyed on its base address (spec §6)."""
+
+    account: str
+    base_address: str
+    original_address: str
+    manual: bool
+    reason: str
+    id: int = 0
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Which queued or retired messages a listing or operation applies to (spec §4.10).
+
+    Only set fields apply (AND). ``sender``/``recipient`` are case-insensitive
+    substrings of the address (``"@example.com"`` selects a domain). Time bounds are
+    inclusive-exclusive: ``after <= t < before``. ``hold`` applies to the queue
+    only; ``success`` and ``event`` to retired messages only.
+    """
+
+    ids: tuple[int, ...] = ()
+    account: str = ""
+    sender: str = ""
+    recipient: str = ""
+    hold: bool | None = None
+    success: bool | None = None
+    event: str = ""
+    queued_after: datetime | None = None
+    queued_before: datetime | None = None
+    next_attempt_after: datetime | None = None
+    next_attempt_before: datetime | None = None
+    last_activity_after: datetime | None = None
+    last_activity_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(self.ids))
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A keyset position: the sort field's value and the id of the last row seen."""
+
+    value: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated listing; ``next`` is None on the last page."""
+
+    rows: tuple[T, ...]
+    next: Cursor | None

@@ -14,8 +14,10 @@ from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from mailtwist.store import messages, schema, webhooks
 from mailtwist.store._interfaces import AttemptOutcome, IStore
 from mailtwist.store.database import CommitObserver, DatabaseClosed, DatabaseThread
+from mailtwist.store.messages import MailboxMessageQueries
 from mailtwist.store.records import (
     DELIVERING,
     Credentials,
@@ -27,6 +29,7 @@ from mailtwist.store.records import (
     StoredMessage,
 )
 from mailtwist.store.schema import migrate
+from mailtwist.store.webhooks import WebhookQueries
 
 T = TypeVar("T")
 
@@ -375,8 +378,17 @@ _STORED_SELECT = (
 )
 
 
+#: Every schema step of the store, from each module that owns tables, in version order.
+MIGRATIONS = tuple(
+    sorted(
+        (*schema.MIGRATIONS, *messages.MIGRATIONS, *webhooks.MIGRATIONS),
+        key=lambda m: m.version,
+    )
+)
+
+
 @implementer(IStore)
-class SQLiteStore:
+class SQLiteStore(MailboxMessageQueries, WebhookQueries):
     """The store in one SQLite file; see IStore for what each method does.
 
     All SQL runs on one database thread per store; concurrent calls share one
@@ -421,7 +433,7 @@ class SQLiteStore:
     @staticmethod
     def _setup(connection: sqlite3.Connection) -> None:
         connection.row_factory = sqlite3.Row
-        migrate(connection)
+        migrate(connection, MIGRATIONS)
 
     def close(self) -> Deferred[None]:
         return self._database.close()
