@@ -1,7 +1,9 @@
-"""The HTTP status page served on the http listener until the webapi arrives."""
+"""The HTTP status page, and the loopback-only wake-up the CLI sends after queue changes."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -19,13 +21,38 @@ SAFE_HEADERS = {
 }
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class StatusPage:
-    """A small page saying what runs where; no account data, so no login needed."""
+    """A small page saying what runs where; no account data, so no login needed.
+
+    ``POST /internal/wake`` makes the queue look for due work now: the CLI changes
+    the store from another process and calls it so the running scheduler does not
+    wait for its timer. It carries no data and is answered only to loopback clients.
+    """
 
     app = Klein()
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, wake: Callable[[], None] | None = None) -> None:
         self.config = config
+        self._wake = wake
+
+    @app.route("/internal/wake", methods=["POST"])
+    def wake(self, request: Any) -> bytes:
+        for name, value in SAFE_HEADERS.items():
+            request.setHeader(name, value)
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        if not _is_loopback(getattr(request.getClientAddress(), "host", "")):
+            request.setResponseCode(403)
+            return b"403 - forbidden - loopback clients only\n"
+        if self._wake is not None:
+            self._wake()
+        return b"ok\n"
 
     @app.route("/", methods=["GET", "HEAD"])
     def index(self, request: Any) -> bytes:
