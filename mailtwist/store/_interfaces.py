@@ -7,7 +7,7 @@ from datetime import datetime
 
 from zope.interface import Interface
 
-from mailtwist.store.records import DeliveryAttempt, MailboxDelivery
+from mailtwist.store.records import DeliveryAttempt, MailboxDelivery, Suppression
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class AttemptOutcome:
     retry_at: datetime | None = None
     retire: Retirement | None = None
     deliveries: tuple[MailboxDelivery, ...] = ()
+    #: Added to the suppression list in the same transaction, unless its base
+    #: address is already listed for the account (spec §6.4).
+    suppression: Suppression | None = None
 
     def __post_init__(self) -> None:
         if (self.retry_at is None) == (self.retire is None):
@@ -139,6 +142,81 @@ class IStore(Interface):
 
     def list_messages(account, mailbox=None):  # type: ignore[no-untyped-def]
         """Messages of an account (one mailbox or all) by id. Deferred[list[StoredMessage]]."""
+
+    # -- queue control (issue 3). ``filter`` is a MessageFilter; operations return
+    # Deferred[int], the number of messages changed, each in one transaction.
+
+    def queue_count():  # type: ignore[misc]
+        """How many messages are queued. Deferred[int]."""
+
+    def queue_page(filter, sort="next_attempt", ascending=True, after=None, limit=100):  # type: ignore[no-untyped-def]
+        """Queued messages by (sort field, id), keyset-paginated. Deferred[Page[QueuedMessage]].
+
+        ``sort`` is "next_attempt" or "queued"; ``after`` a Cursor from the previous
+        page; never OFFSET, so a late page costs what the first does.
+        """
+
+    def retired_page(filter, sort="last_activity", ascending=False, after=None, limit=100):  # type: ignore[no-untyped-def]
+        """Retired messages by (sort field, id); ``sort`` is "last_activity" or "queued".
+
+        Deferred[Page[RetiredMessage]].
+        """
+
+    def set_hold(filter, hold):  # type: ignore[no-untyped-def]
+        """Hold or release matching queued messages. Deferred[int]."""
+
+    def set_next_attempt(filter, when):  # type: ignore[no-untyped-def]
+        """Reschedule matching queued messages to ``when``. Deferred[int]."""
+
+    def set_max_attempts(filter, max_attempts):  # type: ignore[no-untyped-def]
+        """Change the attempt limit of matching queued messages (0 = default). Deferred[int]."""
+
+    def finish_attempts(outcomes):  # type: ignore[no-untyped-def]
+        """Apply {queue id: AttemptOutcome} in ONE transaction (drop/fail by filter).
+
+        Ids no longer queued are skipped. Deferred[int] (how many applied).
+        """
+
+    def add_hold_rule(rule):  # type: ignore[no-untyped-def]
+        """Store a HoldRule and hold the queued messages it matches, in one transaction.
+
+        Deferred[HoldRule] (with its id). ``enqueue`` holds new messages matching any rule.
+        """
+
+    def hold_rules():  # type: ignore[misc]
+        """All hold rules by id. Deferred[list[HoldRule]]."""
+
+    def remove_hold_rule(rule_id):  # type: ignore[no-untyped-def]
+        """Remove a rule (held messages stay held). Deferred[bool] (whether it existed)."""
+
+    def add_suppression(suppression):  # type: ignore[no-untyped-def]
+        """Add a Suppression. Deferred[Suppression] with id and created set.
+
+        Fails with SuppressionExists when the account already lists the base address.
+        """
+
+    def remove_suppression(account, base_address):  # type: ignore[no-untyped-def]
+        """Remove by base address. Deferred[bool] (whether it existed)."""
+
+    def suppressions(account):  # type: ignore[no-untyped-def]
+        """An account's suppressions by id. Deferred[list[Suppression]]."""
+
+    def suppression(account, base_address):  # type: ignore[no-untyped-def]
+        """The account's entry for a base address, or None. Deferred[Suppression | None]."""
+
+    def retired_by_from_id(from_id):  # type: ignore[no-untyped-def]
+        """The retired message with this fromid (any account), or None (spec §7.3).
+
+        Deferred[RetiredMessage | None].
+        """
+
+    def recent_retired_to(account, recipient, exclude_id, limit):  # type: ignore[no-untyped-def]
+        """The account's latest retired messages to exactly ``recipient``, newest
+        last activity first, without ``exclude_id`` (spec §6.4). Deferred[list[RetiredMessage]].
+        """
+
+    def delete_expired_retired(now):  # type: ignore[no-untyped-def]
+        """Delete retired messages whose keep-until has passed. Deferred[int]."""
 
 
 __all__ = ["AttemptOutcome", "IStore", "Retirement"]

@@ -1,4 +1,4 @@
-"""The database thread: one SQLite connection, its job queue and group commit."""
+"""Running store jobs on one SQLite connection: the database thread, or inline for tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -39,16 +39,60 @@ class _Stop:
     """Marks the end of the job queue: drain what came before, then close."""
 
 
-def _configure(connection: sqlite3.Connection) -> None:
+def _in_memory(path: str) -> bool:
+    return path in ("", ":memory:") or path.startswith("file::memory:")
+
+
+def _configure(connection: sqlite3.Connection, path: str) -> None:
+    connection.execute("PRAGMA foreign_keys=ON")
+    if _in_memory(path):
+        # Nothing to make durable, and no other process can open it.
+        return
     # WAL with synchronous=FULL fsyncs the WAL on every COMMIT, so a commit that
     # returned is durable; readers never block the writer.
     mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if mode != "wal":
         _log.warn("SQLite journal mode is {mode}, not wal", mode=mode)
     connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA foreign_keys=ON")
     # Other processes (the CLI) may briefly hold the write lock.
     connection.execute("PRAGMA busy_timeout=10000")
+
+
+def run_transaction(connection: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
+    """Run ``jobs`` in one transaction, each in its own SAVEPOINT, and commit once.
+
+    A failing job rolls back only its own changes; its slot in the returned list
+    is its Failure. When the transaction as a whole fails (disk full, I/O error)
+    it is rolled back and the exception propagates: nothing of it is durable.
+    """
+    outcomes: list[Any] = []
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        for job in jobs:
+            connection.execute("SAVEPOINT job")
+            try:
+                outcomes.append(job(connection))
+            except Exception:
+                outcomes.append(Failure())
+                connection.execute("ROLLBACK TO job")
+            connection.execute("RELEASE job")
+        connection.execute("COMMIT")
+    except Exception:
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                _log.failure("rollback failed")
+        raise
+    return outcomes
+
+
+def _notify(on_commit: CommitObserver | None, seconds: float, count: int) -> None:
+    if on_commit is not None:
+        try:
+            on_commit(seconds, count)
+        except Exception:
+            _log.failure("commit observer failed")
 
 
 class DatabaseThread:
@@ -134,7 +178,7 @@ class DatabaseThread:
             try:
                 # isolation_level None: we issue BEGIN/COMMIT ourselves.
                 connection = sqlite3.connect(self._path, isolation_level=None)
-                _configure(connection)
+                _configure(connection, self._path)
                 setup(connection)
             except BaseException:
                 self._accepting = False
@@ -177,28 +221,11 @@ class DatabaseThread:
 
     def _run_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
         began = time.perf_counter()  # a duration for metrics, not a clock reading
-        outcomes: list[Any] = []
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            for pending in batch:
-                connection.execute("SAVEPOINT job")
-                try:
-                    outcomes.append(pending.job(connection))
-                except Exception:
-                    outcomes.append(Failure())
-                    connection.execute("ROLLBACK TO job")
-                connection.execute("RELEASE job")
-            connection.execute("COMMIT")
+            outcomes = run_transaction(connection, [pending.job for pending in batch])
         except Exception:
-            # The transaction as a whole failed (disk full, I/O error): nothing
-            # of it is durable, so every job of the batch fails.
             failure = Failure()
             _log.failure("store batch of {count} jobs failed", failure, count=len(batch))
-            if connection.in_transaction:
-                try:
-                    connection.execute("ROLLBACK")
-                except sqlite3.Error:
-                    _log.failure("rollback failed")
             outcomes = [failure] * len(batch)
         else:
             self._reactor.callFromThread(self._committed, time.perf_counter() - began, len(batch))
@@ -207,11 +234,7 @@ class DatabaseThread:
     # -- on the reactor thread
 
     def _committed(self, seconds: float, count: int) -> None:
-        if self._on_commit is not None:
-            try:
-                self._on_commit(seconds, count)
-            except Exception:
-                _log.failure("commit observer failed")
+        _notify(self._on_commit, seconds, count)
 
     @staticmethod
     def _deliver(batch: list[_Pending], outcomes: list[Any]) -> None:
@@ -230,4 +253,75 @@ class DatabaseThread:
             waiter.callback(None)
 
 
-__all__ = ["CommitObserver", "DatabaseClosed", "DatabaseThread", "Job"]
+class InlineDatabase:
+    """The DatabaseThread's API run on the calling thread: for tests and tools.
+
+    Each job is its own transaction with the same SAVEPOINT semantics, and its
+    Deferred has already fired when ``run`` returns; ``on_commit`` is still
+    called after each commit. Use it with ``":memory:"`` for a store that needs
+    no thread and no file, or with a file for tools that already own a thread.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], on_commit: CommitObserver | None = None
+    ) -> None:
+        self._path = os.fspath(path)
+        self._on_commit = on_commit
+        self._connection: sqlite3.Connection | None = None
+        self._started = False
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def start(self, setup: Callable[[sqlite3.Connection], None]) -> Deferred[None]:
+        """Open the database and run ``setup`` (autocommit mode, like DatabaseThread)."""
+        if self._started:
+            raise RuntimeError("database already started")
+        self._started = True
+        connection: sqlite3.Connection | None = None
+        try:
+            connection = sqlite3.connect(self._path, isolation_level=None)
+            _configure(connection, self._path)
+            setup(connection)
+        except BaseException:
+            failure = Failure()
+            if connection is not None:
+                connection.close()
+            return fail(failure)
+        self._connection = connection
+        return succeed(None)
+
+    def run(self, job: Job) -> Deferred[Any]:
+        """Run ``job(connection)`` now, in its own transaction. Deferred[its result], fired."""
+        connection = self._connection
+        if connection is None:
+            raise DatabaseClosed(f"database {self._path} is not open")
+        began = time.perf_counter()  # a duration for metrics, not a clock reading
+        try:
+            [outcome] = run_transaction(connection, [job])
+        except Exception:
+            failure = Failure()
+            _log.failure("store job failed", failure)
+            return fail(failure)
+        _notify(self._on_commit, time.perf_counter() - began, 1)
+        if isinstance(outcome, Failure):
+            return fail(outcome)
+        return succeed(outcome)
+
+    def close(self) -> Deferred[None]:
+        """Close the connection; new jobs are refused. Closing twice is fine."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+        return succeed(None)
+
+
+__all__ = [
+    "CommitObserver",
+    "DatabaseClosed",
+    "DatabaseThread",
+    "InlineDatabase",
+    "Job",
+    "run_transaction",
+]

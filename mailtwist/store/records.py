@@ -272,8 +272,10 @@ class MessageFilter:
 
     Only set fields apply (AND). ``sender``/``recipient`` are case-insensitive
     substrings of the address (``"@example.com"`` selects a domain). Time bounds are
-    inclusive-exclusive: ``after <= t < before``. ``hold`` applies to the queue
-    only; ``success`` and ``event`` to retired messages only.
+    inclusive-exclusive: ``after <= t < before``. ``hold`` and ``next_attempt_*``
+    apply to the queue only; ``success``, ``event`` and ``last_activity_*`` to
+    retired messages only: the store refuses a field that does not apply with
+    ValueError rather than ignoring it.
     """
 
     ids: tuple[int, ...] = ()

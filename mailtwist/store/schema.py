@@ -141,9 +141,45 @@ _INITIAL = (
     "CREATE INDEX mailbox_message_data ON mailbox_message (data_id)",
 )
 
+_QUEUE_CONTROL = (
+    # Rows written before version 2 came from SMTP submission.
+    "ALTER TABLE queue ADD COLUMN origin TEXT NOT NULL DEFAULT 'submission'",
+    "ALTER TABLE retired ADD COLUMN origin TEXT NOT NULL DEFAULT 'submission'",
+    # Keyset pagination (issue 3): one index per (filter, sort) a listing
+    # offers, ending in id, so page 500 is one index seek like page 1.
+    "CREATE INDEX queue_next_attempt ON queue (next_attempt, id)",
+    "CREATE INDEX queue_queued ON queue (queued, id)",
+    "CREATE INDEX queue_account_queued ON queue (account, queued, id)",
+    "CREATE INDEX retired_queued ON retired (queued, id)",
+    "CREATE INDEX retired_account_queued ON retired (account, queued, id)",
+    # The latest retired messages to one recipient (spec §6.4).
+    "CREATE INDEX retired_recipient ON retired (account, recipient, last_activity, id)",
+    """CREATE TABLE hold_rule (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        sender_domain TEXT NOT NULL,
+        recipient_domain TEXT NOT NULL
+    )""",
+    # spec §6.1: unique on (account, base address); accounts not checked.
+    """CREATE TABLE suppression (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        base_address TEXT NOT NULL,
+        original_address TEXT NOT NULL,
+        manual INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (account, base_address)
+    )""",
+)
+
 #: Every migration in order; append new ones, never edit an applied one.
+#: Versions 3 (store/messages.py) and 4 (store/webhooks.py) live with their SQL.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "accounts, mailboxes, message data, queue, retired", statements=_INITIAL),
+    Migration(
+        2, "origin, listing indexes, hold rules, suppression list", statements=_QUEUE_CONTROL
+    ),
 )
 
 

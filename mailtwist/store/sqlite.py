@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -15,18 +15,28 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from mailtwist.store import messages, schema, webhooks
-from mailtwist.store._interfaces import AttemptOutcome, IStore
-from mailtwist.store.database import CommitObserver, DatabaseClosed, DatabaseThread
+from mailtwist.store._interfaces import AttemptOutcome, IStore, Retirement
+from mailtwist.store.database import (
+    CommitObserver,
+    DatabaseClosed,
+    DatabaseThread,
+    InlineDatabase,
+)
 from mailtwist.store.messages import MailboxMessageQueries
 from mailtwist.store.records import (
     DELIVERING,
     Credentials,
+    Cursor,
     DeliveryAttempt,
+    HoldRule,
     MailboxDelivery,
+    MessageFilter,
     NewMessage,
+    Page,
     QueuedMessage,
     RetiredMessage,
     StoredMessage,
+    Suppression,
 )
 from mailtwist.store.schema import migrate
 from mailtwist.store.webhooks import WebhookQueries
@@ -65,6 +75,7 @@ _QUEUE_COLUMNS = (
     "from_id",
     "transport",
     "extra",
+    "origin",
 )
 
 _RETIRED_COLUMNS = (
@@ -93,7 +104,15 @@ _RETIRED_COLUMNS = (
     "from_id",
     "transport",
     "extra",
+    "origin",
 )
+
+#: The sort fields of each listing (issue 3, spec §4.10), default first.
+QUEUE_SORTS = ("next_attempt", "queued")
+RETIRED_SORTS = ("last_activity", "queued")
+
+#: The events a retired message can have (see Retirement).
+_RETIRED_EVENTS = ("delivered", "failed", "suppressed", "canceled")
 
 
 class MessageNotFound(LookupError):
@@ -102,6 +121,10 @@ class MessageNotFound(LookupError):
 
 class FromIDNotUnique(ValueError):
     """The NewMessage's fromid is already used by a queued or retired message."""
+
+
+class SuppressionExists(ValueError):
+    """The account's suppression list already has an entry for this base address."""
 
 
 # -- conversions between records and columns (pure; run on the database thread)
@@ -179,6 +202,7 @@ def _queued_from_row(row: sqlite3.Row) -> QueuedMessage:
         from_id=row["from_id"],
         transport=row["transport"],
         extra=json.loads(row["extra"]),
+        origin=row["origin"],
     )
 
 
@@ -209,6 +233,7 @@ def _retired_from_row(row: sqlite3.Row) -> RetiredMessage:
         from_id=row["from_id"],
         transport=row["transport"],
         extra=json.loads(row["extra"]),
+        origin=row["origin"],
     )
 
 
@@ -230,9 +255,149 @@ def _stored_from_row(row: sqlite3.Row) -> StoredMessage:
 
 def _recipient_domain(recipient: str) -> str:
     # The domain follows the last "@": a quoted localpart may contain "@"
-    # (RFC 5321 §4.1.2).
+    # (RFC 5321 §4.1.2). The null reverse-path "<>" has none.
     _local, at, domain = recipient.rpartition("@")
     return domain if at else ""
+
+
+def _hold_rule_from_row(row: sqlite3.Row) -> HoldRule:
+    return HoldRule(
+        id=row["id"],
+        account=row["account"],
+        sender_domain=row["sender_domain"],
+        recipient_domain=row["recipient_domain"],
+    )
+
+
+def _suppression_from_row(row: sqlite3.Row) -> Suppression:
+    return Suppression(
+        id=row["id"],
+        account=row["account"],
+        base_address=row["base_address"],
+        original_address=row["original_address"],
+        manual=bool(row["manual"]),
+        reason=row["reason"],
+        created=parse_time(row["created"]),
+    )
+
+
+def _like_substring(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') matching ``text`` anywhere, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filter_where(message_filter: MessageFilter, table: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions (AND) and their parameters for a MessageFilter on ``table``.
+
+    A field that does not apply to the table (``hold`` on retired messages,
+    ``success`` on the queue, ...) is refused rather than silently ignored.
+    """
+    if not isinstance(message_filter, MessageFilter):
+        raise TypeError(f"expected MessageFilter, not {message_filter!r}")
+    f = message_filter
+    queue = table == "queue"
+    misplaced = (
+        ["success", "event", "last_activity_after", "last_activity_before"]
+        if queue
+        else ["hold", "next_attempt_after", "next_attempt_before"]
+    )
+    for name in misplaced:
+        if getattr(f, name) not in (None, ""):
+            kind = "queued" if queue else "retired"
+            raise ValueError(f"filter field {name} does not apply to {kind} messages")
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.ids:
+        for message_id in f.ids:
+            if not isinstance(message_id, int) or isinstance(message_id, bool):
+                raise ValueError(f"message ids must be integers, not {message_id!r}")
+        # json_each instead of one "?" per id: any number of ids is one parameter.
+        clauses.append("id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(f.ids)))
+    if f.account:
+        clauses.append("account = ?")
+        params.append(f.account)
+    # LIKE is case-insensitive for ASCII letters only (SQLite without ICU).
+    if f.sender:
+        clauses.append("sender LIKE ? ESCAPE '\\'")
+        params.append(_like_substring(f.sender))
+    if f.recipient:
+        clauses.append("recipient LIKE ? ESCAPE '\\'")
+        params.append(_like_substring(f.recipient))
+    if f.hold is not None:
+        clauses.append("hold = ?")
+        params.append(int(f.hold))
+    if f.success is not None:
+        clauses.append("success = ?")
+        params.append(int(f.success))
+    if f.event:
+        if f.event not in _RETIRED_EVENTS:
+            raise ValueError(f"unknown retired event {f.event!r}")
+        clauses.append("event = ?")
+        params.append(f.event)
+    bounds = (
+        ("queued", f.queued_after, f.queued_before),
+        ("next_attempt", f.next_attempt_after, f.next_attempt_before),
+        ("last_activity", f.last_activity_after, f.last_activity_before),
+    )
+    for column, after, before in bounds:
+        # Inclusive-exclusive: after <= t < before.
+        if after is not None:
+            clauses.append(f"{column} >= ?")
+            params.append(time_text(after))
+        if before is not None:
+            clauses.append(f"{column} < ?")
+            params.append(time_text(before))
+    return clauses, params
+
+
+def page_query(
+    table: str,
+    message_filter: MessageFilter,
+    sort: str,
+    ascending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> tuple[str, tuple[Any, ...]]:
+    """The SQL and parameters of one keyset page of ``table`` (fetching limit + 1 rows)."""
+    sorts = QUEUE_SORTS if table == "queue" else RETIRED_SORTS
+    if sort not in sorts:
+        raise ValueError(f"unknown sort {sort!r} for {table} messages, expected one of {sorts}")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ValueError(f"page limit must be a positive integer, not {limit!r}")
+    clauses, params = _filter_where(message_filter, table)
+    if after is not None:
+        if not isinstance(after, Cursor):
+            raise TypeError(f"expected a Cursor, not {after!r}")
+        # A row value comparison: rows strictly after the cursor, found by a
+        # range seek on the (account,) sort, id index: a late page costs what
+        # the first does, unlike OFFSET.
+        clauses.append(f"({sort}, id) {'>' if ascending else '<'} (?, ?)")
+        params.extend((time_text(after.value), after.id))
+    direction = "ASC" if ascending else "DESC"
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"SELECT * FROM {table}{where} ORDER BY {sort} {direction}, id {direction} LIMIT ?"
+    return sql, (*params, limit + 1)
+
+
+def _page_rows(
+    connection: sqlite3.Connection,
+    table: str,
+    message_filter: MessageFilter,
+    sort: str,
+    ascending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> tuple[list[sqlite3.Row], Cursor | None]:
+    """One keyset page of ``table``: rows after ``after`` by (sort, id), and the next cursor."""
+    sql, params = page_query(table, message_filter, sort, ascending, after, limit)
+    rows = connection.execute(sql, params).fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, Cursor(value=parse_time(last[sort]), id=last["id"])
 
 
 # -- SQL run on the database thread, inside a job's savepoint
@@ -372,6 +537,155 @@ def _replace_delivering(
     return (*results, attempt)
 
 
+def _retire(
+    connection: sqlite3.Connection,
+    message: QueuedMessage,
+    results: tuple[DeliveryAttempt, ...],
+    retire: Retirement,
+    last_activity: datetime,
+) -> None:
+    assert retire.keep_until is not None
+    _insert(
+        connection,
+        "retired",
+        {
+            "id": message.id,
+            "base_id": message.base_id,
+            "queued": time_text(message.queued),
+            "account": message.account,
+            "sender": message.sender,
+            "recipient": message.recipient,
+            "recipient_domain": message.recipient_domain,
+            "message_id": message.message_id,
+            "subject": message.subject,
+            "size": message.size,
+            "last_attempt": (
+                None if message.last_attempt is None else time_text(message.last_attempt)
+            ),
+            "attempts": message.attempts,
+            "max_attempts": message.max_attempts,
+            "results": _results_text(results),
+            "success": int(retire.success),
+            "event": retire.event,
+            "last_activity": time_text(last_activity),
+            "keep_until": time_text(retire.keep_until),
+            "has8bit": int(message.has8bit),
+            "smtputf8": int(message.smtputf8),
+            "future_release_request": message.future_release_request,
+            "require_tls": _require_tls_column(message.require_tls),
+            "from_id": message.from_id,
+            "transport": message.transport,
+            "extra": _extra_text(message.extra),
+            "origin": message.origin,
+        },
+    )
+
+
+def _apply_outcome(
+    connection: sqlite3.Connection,
+    message: QueuedMessage,
+    outcome: AttemptOutcome,
+    received: datetime,
+) -> None:
+    """Record an attempt's outcome on a queued message (see IStore.finish_attempt)."""
+    if not isinstance(outcome, AttemptOutcome):
+        raise TypeError(f"expected AttemptOutcome, not {outcome!r}")
+    results = _replace_delivering(message.results, outcome.attempt)
+    if outcome.retry_at is not None:
+        connection.execute(
+            "UPDATE queue SET results = ?, next_attempt = ? WHERE id = ?",
+            (_results_text(results), time_text(outcome.retry_at), message.id),
+        )
+    _store_deliveries(connection, outcome.deliveries, received, message.data_id)
+    if outcome.suppression is not None:
+        _insert_suppression(connection, outcome.suppression, received, if_absent=True)
+    retire = outcome.retire
+    if retire is None:
+        return
+    connection.execute("DELETE FROM queue WHERE id = ?", (message.id,))
+    if retire.keep_until is not None:
+        attempt = outcome.attempt
+        last_activity = attempt.start + timedelta(seconds=attempt.duration)
+        _retire(connection, message, results, retire, last_activity)
+    _drop_unreferenced_data(connection, message.data_id)
+
+
+def _hold_rules(connection: sqlite3.Connection) -> list[HoldRule]:
+    rows = connection.execute("SELECT * FROM hold_rule ORDER BY id")
+    return [_hold_rule_from_row(row) for row in rows]
+
+
+def _hold_matching(connection: sqlite3.Connection, rule: HoldRule) -> int:
+    """Hold the queued messages ``rule`` matches; how many were not held before."""
+    # SQL narrows the candidates; HoldRule.matches decides, so a rule means
+    # the same thing here as at enqueue (the sender domain follows the last "@").
+    clauses, params = ["hold = 0"], []
+    if rule.account:
+        clauses.append("account = ?")
+        params.append(rule.account)
+    if rule.recipient_domain:
+        clauses.append("recipient_domain = ?")
+        params.append(rule.recipient_domain)
+    if rule.sender_domain:
+        clauses.append("sender LIKE ? ESCAPE '\\'")
+        params.append(_like_substring("@" + rule.sender_domain))
+    rows = connection.execute(
+        f"SELECT id, account, sender, recipient_domain FROM queue WHERE {' AND '.join(clauses)}",
+        params,
+    ).fetchall()
+    ids = [
+        row["id"]
+        for row in rows
+        if rule.matches(row["account"], _recipient_domain(row["sender"]), row["recipient_domain"])
+    ]
+    connection.execute(
+        "UPDATE queue SET hold = 1 WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    return len(ids)
+
+
+def _check_suppression(suppression: Suppression) -> None:
+    if not isinstance(suppression, Suppression):
+        raise TypeError(f"expected Suppression, not {suppression!r}")
+    _check_name("account", suppression.account)
+    if not isinstance(suppression.base_address, str) or not suppression.base_address:
+        raise ValueError(
+            f"base address must be a non-empty string, not {suppression.base_address!r}"
+        )
+
+
+def _insert_suppression(
+    connection: sqlite3.Connection, suppression: Suppression, now: datetime, if_absent: bool
+) -> Suppression | None:
+    """Insert a suppression; None when listed already and ``if_absent``, else SuppressionExists."""
+    _check_suppression(suppression)
+    created = time_text(suppression.created or now)
+    listed = connection.execute(
+        "SELECT 1 FROM suppression WHERE account = ? AND base_address = ?",
+        (suppression.account, suppression.base_address),
+    ).fetchone()
+    if listed is not None:
+        if if_absent:
+            return None
+        raise SuppressionExists(
+            f"account {suppression.account!r} already suppresses {suppression.base_address!r}"
+        )
+    row_id = _insert(
+        connection,
+        "suppression",
+        {
+            "account": suppression.account,
+            "base_address": suppression.base_address,
+            "original_address": suppression.original_address,
+            "manual": int(suppression.manual),
+            "reason": suppression.reason,
+            "created": created,
+        },
+    )
+    return dataclasses.replace(suppression, id=row_id, created=parse_time(created))
+
+
 _STORED_SELECT = (
     "SELECT mm.*, mailbox.account AS account, mailbox.name AS mailbox"
     " FROM mailbox_message AS mm JOIN mailbox ON mailbox.id = mm.mailbox_id"
@@ -395,7 +709,12 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
     transaction and one fsync (group commit). ``on_commit(seconds, jobs)`` is
     called on the reactor thread after each commit (the metrics hook). The
     reactor provides IReactorFromThreads and IReactorTime (the time of mailbox
-    deliveries, which IStore does not pass in).
+    deliveries and of new suppressions, which IStore does not pass in).
+
+    ``inline=True`` runs every job on the calling thread instead
+    (InlineDatabase): the Deferreds have fired when a method returns, and the
+    reactor needs only IReactorTime (a Clock). ``MemoryStore`` in
+    ``mailtwist.testing.store`` is that on ``":memory:"``.
     """
 
     def __init__(
@@ -404,13 +723,18 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         *,
         reactor: Any = None,
         on_commit: CommitObserver | None = None,
+        inline: bool = False,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = global_reactor
         self._reactor = reactor
-        self._database = DatabaseThread(path, reactor, on_commit)
+        self._database: DatabaseThread | InlineDatabase
+        if inline:
+            self._database = InlineDatabase(path, on_commit)
+        else:
+            self._database = DatabaseThread(path, reactor, on_commit)
 
     @property
     def path(self) -> str:
@@ -514,17 +838,27 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 _check_from_id(connection, message)
             queued = time_text(now)
             next_attempt = time_text(message.next_attempt or now)
+            rules = _hold_rules(connection)
+            sender_domain = _recipient_domain(message.sender)
+            holds = [
+                message.hold
+                or any(
+                    rule.matches(message.account, sender_domain, _recipient_domain(recipient))
+                    for rule in rules
+                )
+                for recipient in message.recipients
+            ]
             data_id = _insert_data(connection, message.data)
             ids: list[int] = []
             base_id = 0
-            for recipient in message.recipients:
+            for recipient, hold in zip(message.recipients, holds, strict=True):
                 row_id = _insert(
                     connection,
                     "queue",
                     {
                         "base_id": base_id,
                         "queued": queued,
-                        "hold": int(message.hold),
+                        "hold": int(hold),
                         "account": message.account,
                         "sender": message.sender,
                         "recipient": recipient,
@@ -545,6 +879,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                         "from_id": message.from_id,
                         "transport": message.transport,
                         "extra": _extra_text(message.extra),
+                        "origin": message.origin,
                     },
                 )
                 ids.append(row_id)
@@ -559,7 +894,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                     id=row_id,
                     base_id=base_id,
                     queued=parse_time(queued),
-                    hold=message.hold,
+                    hold=hold,
                     account=message.account,
                     sender=message.sender,
                     recipient=recipient,
@@ -580,8 +915,9 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                     from_id=message.from_id,
                     transport=message.transport,
                     extra=message.extra,
+                    origin=message.origin,
                 )
-                for row_id, recipient in zip(ids, message.recipients, strict=True)
+                for row_id, recipient, hold in zip(ids, message.recipients, holds, strict=True)
             ]
 
         return self._run(job)
@@ -666,57 +1002,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         received = self._now()
 
         def job(connection: sqlite3.Connection) -> None:
-            message = _load_queued(connection, message_id)
-            results = _replace_delivering(message.results, outcome.attempt)
-            if outcome.retry_at is not None:
-                connection.execute(
-                    "UPDATE queue SET results = ?, next_attempt = ? WHERE id = ?",
-                    (_results_text(results), time_text(outcome.retry_at), message_id),
-                )
-            _store_deliveries(connection, outcome.deliveries, received, message.data_id)
-            retire = outcome.retire
-            if retire is None:
-                return
-            connection.execute("DELETE FROM queue WHERE id = ?", (message_id,))
-            if retire.keep_until is not None:
-                attempt = outcome.attempt
-                last_activity = attempt.start + timedelta(seconds=attempt.duration)
-                _insert(
-                    connection,
-                    "retired",
-                    {
-                        "id": message.id,
-                        "base_id": message.base_id,
-                        "queued": time_text(message.queued),
-                        "account": message.account,
-                        "sender": message.sender,
-                        "recipient": message.recipient,
-                        "recipient_domain": message.recipient_domain,
-                        "message_id": message.message_id,
-                        "subject": message.subject,
-                        "size": message.size,
-                        "last_attempt": (
-                            None
-                            if message.last_attempt is None
-                            else time_text(message.last_attempt)
-                        ),
-                        "attempts": message.attempts,
-                        "max_attempts": message.max_attempts,
-                        "results": _results_text(results),
-                        "success": int(retire.success),
-                        "event": retire.event,
-                        "last_activity": time_text(last_activity),
-                        "keep_until": time_text(retire.keep_until),
-                        "has8bit": int(message.has8bit),
-                        "smtputf8": int(message.smtputf8),
-                        "future_release_request": message.future_release_request,
-                        "require_tls": _require_tls_column(message.require_tls),
-                        "from_id": message.from_id,
-                        "transport": message.transport,
-                        "extra": _extra_text(message.extra),
-                    },
-                )
-            _drop_unreferenced_data(connection, message.data_id)
+            _apply_outcome(connection, _load_queued(connection, message_id), outcome, received)
 
         return self._run(job)
 
@@ -764,6 +1050,206 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
 
         return self._run(job)
 
+    # -- queue control (issue 3)
+
+    def queue_count(self) -> Deferred[int]:
+        def job(connection: sqlite3.Connection) -> int:
+            return int(connection.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
+
+        return self._run(job)
+
+    def queue_page(
+        self,
+        filter: MessageFilter,
+        sort: str = "next_attempt",
+        ascending: bool = True,
+        after: Cursor | None = None,
+        limit: int = 100,
+    ) -> Deferred[Page[QueuedMessage]]:
+        def job(connection: sqlite3.Connection) -> Page[QueuedMessage]:
+            rows, following = _page_rows(connection, "queue", filter, sort, ascending, after, limit)
+            return Page(tuple(_queued_from_row(row) for row in rows), following)
+
+        return self._run(job)
+
+    def retired_page(
+        self,
+        filter: MessageFilter,
+        sort: str = "last_activity",
+        ascending: bool = False,
+        after: Cursor | None = None,
+        limit: int = 100,
+    ) -> Deferred[Page[RetiredMessage]]:
+        def job(connection: sqlite3.Connection) -> Page[RetiredMessage]:
+            rows, following = _page_rows(
+                connection, "retired", filter, sort, ascending, after, limit
+            )
+            return Page(tuple(_retired_from_row(row) for row in rows), following)
+
+        return self._run(job)
+
+    def _update_queue(
+        self, message_filter: MessageFilter, assignment: str, values: Sequence[Any], changed: str
+    ) -> Deferred[int]:
+        def job(connection: sqlite3.Connection) -> int:
+            clauses, params = _filter_where(message_filter, "queue")
+            clauses.append(changed)
+            cursor = connection.execute(
+                f"UPDATE queue SET {assignment} WHERE {' AND '.join(clauses)}",
+                (*values, *params, *values),
+            )
+            return cursor.rowcount
+
+        return self._run(job)
+
+    def set_hold(self, filter: MessageFilter, hold: bool) -> Deferred[int]:
+        """Counts the messages whose hold flag changed (not those already so)."""
+        if not isinstance(hold, bool):
+            return fail(TypeError(f"hold must be a bool, not {hold!r}"))
+        return self._update_queue(filter, "hold = ?", (int(hold),), "hold != ?")
+
+    def set_next_attempt(self, filter: MessageFilter, when: datetime) -> Deferred[int]:
+        """Counts the matching messages whose next attempt was not ``when`` already."""
+        try:
+            text = time_text(when)
+        except (ValueError, AttributeError, TypeError) as e:
+            return fail(ValueError(f"next attempt must be an aware datetime: {e}"))
+        return self._update_queue(filter, "next_attempt = ?", (text,), "next_attempt != ?")
+
+    def set_max_attempts(self, filter: MessageFilter, max_attempts: int) -> Deferred[int]:
+        """Counts the matching messages whose limit was not ``max_attempts`` already."""
+        if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 0:
+            return fail(ValueError(f"max attempts must be an integer >= 0, not {max_attempts!r}"))
+        return self._update_queue(filter, "max_attempts = ?", (max_attempts,), "max_attempts != ?")
+
+    def finish_attempts(self, outcomes: Mapping[int, AttemptOutcome]) -> Deferred[int]:
+        received = self._now()
+        batch = dict(outcomes)
+
+        def job(connection: sqlite3.Connection) -> int:
+            applied = 0
+            for message_id in sorted(batch):
+                row = connection.execute(
+                    "SELECT * FROM queue WHERE id = ?", (message_id,)
+                ).fetchone()
+                if row is None:
+                    continue  # retired meanwhile: skipped, not an error
+                _apply_outcome(connection, _queued_from_row(row), batch[message_id], received)
+                applied += 1
+            return applied
+
+        return self._run(job)
+
+    def add_hold_rule(self, rule: HoldRule) -> Deferred[HoldRule]:
+        def job(connection: sqlite3.Connection) -> HoldRule:
+            if not isinstance(rule, HoldRule):
+                raise TypeError(f"expected HoldRule, not {rule!r}")
+            for name in ("account", "sender_domain", "recipient_domain"):
+                if not isinstance(getattr(rule, name), str):
+                    raise TypeError(f"hold rule {name} must be a string")
+            row_id = _insert(
+                connection,
+                "hold_rule",
+                {
+                    "account": rule.account,
+                    "sender_domain": rule.sender_domain,
+                    "recipient_domain": rule.recipient_domain,
+                },
+            )
+            stored = dataclasses.replace(rule, id=row_id)
+            held = _hold_matching(connection, stored)
+            _log.info("hold rule {id} added, {held} queued messages held", id=row_id, held=held)
+            return stored
+
+        return self._run(job)
+
+    def hold_rules(self) -> Deferred[list[HoldRule]]:
+        return self._run(_hold_rules)
+
+    def remove_hold_rule(self, rule_id: int) -> Deferred[bool]:
+        def job(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute("DELETE FROM hold_rule WHERE id = ?", (rule_id,))
+            return cursor.rowcount > 0
+
+        return self._run(job)
+
+    def add_suppression(self, suppression: Suppression) -> Deferred[Suppression]:
+        now = self._now()
+
+        def job(connection: sqlite3.Connection) -> Suppression:
+            added = _insert_suppression(connection, suppression, now, if_absent=False)
+            assert added is not None
+            return added
+
+        return self._run(job)
+
+    def remove_suppression(self, account: str, base_address: str) -> Deferred[bool]:
+        def job(connection: sqlite3.Connection) -> bool:
+            cursor = connection.execute(
+                "DELETE FROM suppression WHERE account = ? AND base_address = ?",
+                (account, base_address),
+            )
+            return cursor.rowcount > 0
+
+        return self._run(job)
+
+    def suppressions(self, account: str) -> Deferred[list[Suppression]]:
+        def job(connection: sqlite3.Connection) -> list[Suppression]:
+            rows = connection.execute(
+                "SELECT * FROM suppression WHERE account = ? ORDER BY id", (account,)
+            )
+            return [_suppression_from_row(row) for row in rows]
+
+        return self._run(job)
+
+    def suppression(self, account: str, base_address: str) -> Deferred[Suppression | None]:
+        def job(connection: sqlite3.Connection) -> Suppression | None:
+            row = connection.execute(
+                "SELECT * FROM suppression WHERE account = ? AND base_address = ?",
+                (account, base_address),
+            ).fetchone()
+            return None if row is None else _suppression_from_row(row)
+
+        return self._run(job)
+
+    def retired_by_from_id(self, from_id: str) -> Deferred[RetiredMessage | None]:
+        def job(connection: sqlite3.Connection) -> RetiredMessage | None:
+            if not from_id:
+                return None
+            # "from_id != ''" lets SQLite use the partial index retired_from_id.
+            row = connection.execute(
+                "SELECT * FROM retired WHERE from_id = ? AND from_id != '' LIMIT 1", (from_id,)
+            ).fetchone()
+            return None if row is None else _retired_from_row(row)
+
+        return self._run(job)
+
+    def recent_retired_to(
+        self, account: str, recipient: str, exclude_id: int, limit: int
+    ) -> Deferred[list[RetiredMessage]]:
+        def job(connection: sqlite3.Connection) -> list[RetiredMessage]:
+            if not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit must be an integer >= 0, not {limit!r}")
+            rows = connection.execute(
+                "SELECT * FROM retired WHERE account = ? AND recipient = ? AND id != ?"
+                " ORDER BY last_activity DESC, id DESC LIMIT ?",
+                (account, recipient, exclude_id, limit),
+            )
+            return [_retired_from_row(row) for row in rows]
+
+        return self._run(job)
+
+    def delete_expired_retired(self, now: datetime) -> Deferred[int]:
+        """Deletes retired messages whose keep-until is before ``now``."""
+
+        def job(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "DELETE FROM retired WHERE keep_until < ?", (time_text(now),)
+            )
+            return cursor.rowcount
+
+        return self._run(job)
+
     # -- mailboxes
 
     def deliver(self, deliveries: Iterable[MailboxDelivery]) -> Deferred[list[StoredMessage]]:
@@ -796,9 +1282,14 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
 
 __all__ = [
     "INTERRUPTED",
+    "MIGRATIONS",
+    "QUEUE_SORTS",
+    "RETIRED_SORTS",
     "FromIDNotUnique",
     "MessageNotFound",
     "SQLiteStore",
+    "SuppressionExists",
+    "page_query",
     "parse_time",
     "time_text",
 ]

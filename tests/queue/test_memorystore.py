@@ -1,4 +1,4 @@
-"""Tests for MemoryStore: the IStore contract, plus its failure knob and synchrony."""
+"""Tests for MemoryStore (SQLite in memory, inline): the IStore contract, knobs, synchrony."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from mailtwist.store import DatabaseClosed
-from mailtwist.store.records import MailboxDelivery, NewMessage
+from mailtwist.store.records import MailboxDelivery, MessageFilter, NewMessage, Suppression
 from mailtwist.testing.store import MemoryStore
 from tests.store.contract import StoreContractMixin
 
@@ -21,6 +21,8 @@ class MemoryStoreContractTests(StoreContractMixin, TestCase):  # type: ignore[mi
 
 
 class MemoryStoreKnobTests(SynchronousTestCase):
+    """What MemoryStore adds to SQLiteStore: synchronous answers and test knobs."""
+
     def setUp(self) -> None:
         self.clock = Clock()
         self.clock.advance(1_767_225_600)
@@ -57,3 +59,31 @@ class MemoryStoreKnobTests(SynchronousTestCase):
             self.store.deliver([MailboxDelivery("a", "Inbox", data=b"x")])
         )
         self.assertEqual(stored.received, self.now)
+
+    def test_usable_without_start(self) -> None:
+        """MemoryStore is migrated at construction; start() afterwards changes nothing."""
+        message = NewMessage(account="a", sender="a@x", recipients=("b@y",), data=b"d")
+        [queued] = self.successResultOf(self.store.enqueue(message, self.now))
+        self.successResultOf(self.store.start())
+        self.assertEqual(self.successResultOf(self.store.queued_message(queued.id)), queued)
+        self.assertEqual(self.store.calls, ["enqueue", "start", "queued_message"])
+
+    def test_start_after_close(self) -> None:
+        """A closed MemoryStore lost its database and refuses to start again."""
+        self.successResultOf(self.store.close())
+        self.failureResultOf(self.store.start(), DatabaseClosed)
+
+    def test_fail_next_issue_3_method(self) -> None:
+        """The knobs cover the queue-control methods too: the add fails and stores nothing."""
+        entry = Suppression("a", "b@y", "b@y", manual=True, reason="test")
+        self.store.fail_next("add_suppression", RuntimeError("disk full"))
+        self.failureResultOf(self.store.add_suppression(entry), RuntimeError)
+        self.assertEqual(self.successResultOf(self.store.suppressions("a")), [])
+        added = self.successResultOf(self.store.add_suppression(entry))
+        self.assertEqual(added.created, self.now)
+        self.assertEqual(self.store.calls, ["add_suppression", "suppressions", "add_suppression"])
+
+    def test_pages_already_fired(self) -> None:
+        """Listings answer at once like every other method."""
+        page = self.successResultOf(self.store.queue_page(MessageFilter()))
+        self.assertEqual((page.rows, page.next), ((), None))

@@ -12,10 +12,14 @@ from mailtwist.store.records import (
     DEFAULT_MAILBOXES,
     DELIVERING,
     Credentials,
+    Cursor,
     DeliveryAttempt,
+    HoldRule,
     MailboxDelivery,
+    MessageFilter,
     NewMessage,
     QueuedMessage,
+    Suppression,
 )
 
 NOW = datetime(2026, 11, 28, 3, 0, 0, 123456, tzinfo=UTC)
@@ -70,6 +74,9 @@ class StoreContractMixin:
     assertFalse: Any
     assertRaises: Any
     assertLess: Any
+    assertLessEqual: Any
+    assertIsNot: Any
+    assertIsNotNone: Any
     assertNotEqual: Any
     assertFailure: Any
     addCleanup: Any
@@ -468,6 +475,449 @@ class StoreContractMixin:
         self.assertRaises(dataclasses.FrozenInstanceError, setattr, stored, "hold", True)
         self.assertRaises(TypeError, operator.setitem, stored.extra, "a", "c")
         self.assertEqual(type(stored.results), tuple)
+
+    # -- queue control (issue 3): listings
+
+    async def retire(
+        self,
+        queued: QueuedMessage,
+        at: datetime,
+        event: str = "failed",
+        keep_for: timedelta = timedelta(days=7),
+        attempt: DeliveryAttempt | None = None,
+    ) -> None:
+        """Retire ``queued`` with last activity ``at`` (an attempt starting then)."""
+        if attempt is None:
+            attempt = DeliveryAttempt(start=at, success=event == "delivered")
+        retirement = Retirement(success=event == "delivered", event=event, keep_until=at + keep_for)
+        await self.store.finish_attempt(queued.id, AttemptOutcome(attempt, retire=retirement))
+
+    async def all_pages(self, method: str, message_filter: MessageFilter, **kwargs: Any) -> Any:
+        """Every row of a listing, following cursors; asserts each page's size."""
+        limit = kwargs.pop("limit", 3)
+        rows: list[Any] = []
+        after = None
+        for _ in range(100):
+            page = await getattr(self.store, method)(
+                message_filter, after=after, limit=limit, **kwargs
+            )
+            rows.extend(page.rows)
+            if page.next is None:
+                self.assertLessEqual(len(page.rows), limit)
+                return rows
+            self.assertEqual(len(page.rows), limit)
+            after = page.next
+        raise AssertionError("pagination does not end")
+
+    async def test_queue_count(self) -> None:
+        """queue_count counts queued records, one per recipient."""
+        self.assertEqual(await self.store.queue_count(), 0)
+        await self.enqueue(recipients=("a@x", "b@x"))
+        await self.enqueue()
+        self.assertEqual(await self.store.queue_count(), 3)
+
+    async def test_queue_page_sorts(self) -> None:
+        """Both queue sorts, both directions, order by (field, id) with ties broken by id."""
+        times = [5, 1, 5, 3, 1, 4, 5]
+        messages = []
+        for i, minutes in enumerate(times):
+            [m] = await self.enqueue(
+                now=NOW + timedelta(minutes=times[-1 - i]),
+                next_attempt=NOW + timedelta(minutes=minutes),
+            )
+            messages.append(m)
+        everything = MessageFilter()
+        for sort in ("next_attempt", "queued"):
+            expected = sorted(messages, key=lambda m: (getattr(m, sort), m.id))
+            for ascending in (True, False):
+                want = [m.id for m in (expected if ascending else expected[::-1])]
+                got = await self.all_pages("queue_page", everything, sort=sort, ascending=ascending)
+                self.assertEqual([m.id for m in got], want, (sort, ascending))
+                one = await self.store.queue_page(
+                    everything, sort=sort, ascending=ascending, limit=100
+                )
+                self.assertEqual([m.id for m in one.rows], want)
+                self.assertIsNone(one.next)
+
+    async def test_queue_page_default_and_cursor(self) -> None:
+        """Default: next attempt ascending, 100 rows; next is the last row's cursor."""
+        queued = []
+        for minutes in (3, 1, 2):
+            queued += await self.enqueue(next_attempt=NOW + timedelta(minutes=minutes))
+        page = await self.store.queue_page(MessageFilter(), limit=2)
+        self.assertEqual([m.id for m in page.rows], [queued[1].id, queued[2].id])
+        self.assertEqual(page.next, Cursor(NOW + timedelta(minutes=2), queued[2].id))
+        rest = await self.store.queue_page(MessageFilter(), after=page.next, limit=2)
+        self.assertEqual(([m.id for m in rest.rows], rest.next), ([queued[0].id], None))
+        exact = await self.store.queue_page(MessageFilter(), limit=3)
+        self.assertIsNone(exact.next)
+        self.assertEqual(len((await self.store.queue_page(MessageFilter())).rows), 3)
+
+    async def test_pagination_many_ties(self) -> None:
+        """Paging 50 rows sharing one sort value gives each row once, in id order."""
+        queued = await self.enqueue(recipients=tuple(f"r{i}@x" for i in range(50)))
+        for sort in ("next_attempt", "queued"):
+            for ascending in (True, False):
+                got = await self.all_pages(
+                    "queue_page", MessageFilter(), sort=sort, ascending=ascending, limit=7
+                )
+                ids = [m.id for m in queued]
+                self.assertEqual([m.id for m in got], ids if ascending else ids[::-1])
+
+    async def test_queue_filters(self) -> None:
+        """Each queue filter field selects alone; several combine with AND."""
+        [a] = await self.enqueue(
+            account="acc1", sender="Alice@Example.ORG", recipients=("x_1@one.example",)
+        )
+        [b] = await self.enqueue(
+            account="acc2",
+            sender="bob@other.example",
+            recipients=("y%2@two.example",),
+            now=NOW + timedelta(minutes=1),
+            next_attempt=NOW + timedelta(hours=1),
+            hold=True,
+        )
+        [c] = await self.enqueue(
+            account="acc1",
+            sender="",
+            recipients=("X.1@ONE.example",),
+            now=NOW + timedelta(minutes=2),
+            next_attempt=NOW + timedelta(hours=2),
+        )
+        cases: list[tuple[MessageFilter, list[int]]] = [
+            (MessageFilter(), [a.id, b.id, c.id]),
+            (MessageFilter(ids=(a.id, c.id, 9999)), [a.id, c.id]),
+            (MessageFilter(account="acc1"), [a.id, c.id]),
+            (MessageFilter(account="acc"), []),
+            (MessageFilter(sender="alice@example.org"), [a.id]),
+            (MessageFilter(sender="@OTHER."), [b.id]),
+            (MessageFilter(recipient="@one.example"), [a.id, c.id]),
+            # % and _ are literal characters, not LIKE wildcards.
+            (MessageFilter(recipient="x_1"), [a.id]),
+            (MessageFilter(recipient="y%2"), [b.id]),
+            (MessageFilter(recipient="%"), [b.id]),
+            (MessageFilter(recipient="_"), [a.id]),
+            (MessageFilter(hold=True), [b.id]),
+            (MessageFilter(hold=False), [a.id, c.id]),
+            (MessageFilter(queued_after=NOW + timedelta(minutes=1)), [b.id, c.id]),
+            (MessageFilter(queued_before=NOW + timedelta(minutes=1)), [a.id]),
+            (MessageFilter(next_attempt_after=NOW + timedelta(hours=1)), [b.id, c.id]),
+            (MessageFilter(next_attempt_before=NOW + timedelta(hours=2)), [a.id, b.id]),
+            (
+                MessageFilter(
+                    account="acc1",
+                    next_attempt_after=NOW + timedelta(minutes=1),
+                    next_attempt_before=NOW + timedelta(hours=3),
+                ),
+                [c.id],
+            ),
+        ]
+        for message_filter, want in cases:
+            page = await self.store.queue_page(message_filter, sort="queued")
+            self.assertEqual([m.id for m in page.rows], want, message_filter)
+
+    async def test_listing_bad_input(self) -> None:
+        """Unknown sorts, bad limits and cursors, misplaced filter fields fail precisely."""
+        await self.enqueue()
+        everything = MessageFilter()
+        bad_queue_calls = [
+            self.store.queue_page(everything, sort="last_activity"),
+            self.store.queue_page(everything, limit=0),
+            self.store.queue_page(everything, after=(NOW, 1)),
+            self.store.queue_page(MessageFilter(success=True)),
+            self.store.queue_page(MessageFilter(event="failed")),
+            self.store.queue_page(MessageFilter(last_activity_after=NOW)),
+            self.store.queue_page(MessageFilter(ids=("1",))),  # type: ignore[arg-type]
+            self.store.queue_page(MessageFilter(queued_after=datetime(2026, 1, 1))),
+            self.store.set_hold(MessageFilter(success=True), True),
+            self.store.retired_page(everything, sort="next_attempt"),
+            self.store.retired_page(MessageFilter(hold=True)),
+            self.store.retired_page(MessageFilter(next_attempt_before=NOW)),
+            self.store.retired_page(MessageFilter(event="lost")),
+        ]
+        for call in bad_queue_calls:
+            failure = await self.assertFailure(call, ValueError, TypeError)
+            self.assertTrue(str(failure))
+        await self.assertFailure(self.store.queue_page("account=mjl"), TypeError)
+
+    async def test_retired_page(self) -> None:
+        """Retired listing: last activity descending by default; filters; queued sort."""
+        queued = await self.enqueue(recipients=("a@x", "b@y", "c@x", "d@x"))
+        late = await self.enqueue(account="other", now=NOW + timedelta(hours=1))
+        await self.retire(queued[0], NOW + timedelta(minutes=3), event="delivered")
+        await self.retire(queued[1], NOW + timedelta(minutes=1), event="failed")
+        await self.retire(queued[2], NOW + timedelta(minutes=3), event="canceled")
+        await self.retire(late[0], NOW + timedelta(minutes=2), event="suppressed")
+        ids = [m.id for m in (*queued, *late)]
+        page = await self.store.retired_page(MessageFilter())
+        self.assertEqual([m.id for m in page.rows], [ids[2], ids[0], ids[4], ids[1]])
+        self.assertIsNone(page.next)
+        cases: list[tuple[MessageFilter, list[int]]] = [
+            (MessageFilter(success=True), [ids[0]]),
+            (MessageFilter(success=False), [ids[2], ids[4], ids[1]]),
+            (MessageFilter(event="canceled"), [ids[2]]),
+            (MessageFilter(account="other"), [ids[4]]),
+            (MessageFilter(recipient="@X"), [ids[2], ids[0]]),
+            (MessageFilter(ids=(ids[1], ids[3])), [ids[1]]),
+            (
+                MessageFilter(last_activity_after=NOW + timedelta(minutes=2)),
+                [ids[2], ids[0], ids[4]],
+            ),
+            (MessageFilter(last_activity_before=NOW + timedelta(minutes=2)), [ids[1]]),
+            (MessageFilter(queued_after=NOW + timedelta(minutes=30)), [ids[4]]),
+            (MessageFilter(queued_before=NOW + timedelta(minutes=30)), [ids[2], ids[0], ids[1]]),
+        ]
+        for message_filter, want in cases:
+            found = await self.store.retired_page(message_filter)
+            self.assertEqual([m.id for m in found.rows], want, message_filter)
+        by_queued = await self.all_pages("retired_page", MessageFilter(), sort="queued", limit=1)
+        self.assertEqual([m.id for m in by_queued], [ids[4], ids[2], ids[1], ids[0]])
+        ascending = await self.all_pages(
+            "retired_page", MessageFilter(), sort="last_activity", ascending=True, limit=2
+        )
+        self.assertEqual([m.id for m in ascending], [ids[1], ids[4], ids[0], ids[2]])
+        by_account = await self.all_pages(
+            "retired_page", MessageFilter(account="mjl"), sort="queued", ascending=True, limit=2
+        )
+        self.assertEqual([m.id for m in by_account], [ids[0], ids[1], ids[2]])
+
+    # -- queue control (issue 3): operations
+
+    async def test_set_hold(self) -> None:
+        """set_hold changes matching messages and counts those whose flag changed."""
+        [a, b] = await self.enqueue(recipients=("a@x", "b@y"))
+        [c] = await self.enqueue(account="other", hold=True)
+        self.assertEqual(await self.store.set_hold(MessageFilter(account="mjl"), True), 2)
+        self.assertEqual(await self.store.set_hold(MessageFilter(), True), 0)
+        self.assertEqual(await self.store.set_hold(MessageFilter(recipient="@y"), False), 1)
+        held = {m.id: m.hold for m in await self.store.list_queue()}
+        self.assertEqual(held, {a.id: True, b.id: False, c.id: True})
+        await self.assertFailure(self.store.set_hold(MessageFilter(), 1), TypeError)
+
+    async def test_set_next_attempt(self) -> None:
+        """set_next_attempt reschedules only matching messages; naive times are refused."""
+        [a] = await self.enqueue()
+        [b] = await self.enqueue(account="other")
+        later = NOW + timedelta(days=1)
+        self.assertEqual(await self.store.set_next_attempt(MessageFilter(ids=(b.id,)), later), 1)
+        self.assertEqual((await self.store.queued_message(b.id)).next_attempt, later)
+        self.assertEqual((await self.store.queued_message(a.id)).next_attempt, NOW)
+        await self.assertFailure(
+            self.store.set_next_attempt(MessageFilter(), datetime(2026, 1, 1)), ValueError
+        )
+        self.assertEqual((await self.store.queued_message(a.id)).next_attempt, NOW)
+
+    async def test_set_max_attempts(self) -> None:
+        """set_max_attempts changes the limit of matching messages; negative is refused."""
+        [a] = await self.enqueue()
+        [b] = await self.enqueue(account="other")
+        self.assertEqual(await self.store.set_max_attempts(MessageFilter(account="mjl"), 3), 1)
+        self.assertEqual((await self.store.queued_message(a.id)).max_attempts, 3)
+        self.assertEqual((await self.store.queued_message(b.id)).max_attempts, 0)
+        await self.assertFailure(self.store.set_max_attempts(MessageFilter(), -1), ValueError)
+
+    async def test_finish_attempts(self) -> None:
+        """finish_attempts applies every outcome and skips ids no longer queued."""
+        [a, b, c] = await self.enqueue(recipients=("a@x", "b@x", "c@x"))
+        canceled = retire_outcome(keep=True, event="canceled")
+        retry = AttemptOutcome(DeliveryAttempt(start=NOW, code=451), retry_at=NOW + timedelta(1))
+        applied = await self.store.finish_attempts({a.id: canceled, c.id: retry, 9999: canceled})
+        self.assertEqual(applied, 2)
+        self.assertEqual([m.id for m in await self.store.list_retired()], [a.id])
+        self.assertEqual(
+            [(m.id, m.next_attempt) for m in await self.store.list_queue()],
+            [(b.id, NOW), (c.id, NOW + timedelta(1))],
+        )
+        self.assertEqual(await self.store.finish_attempts({}), 0)
+
+    async def test_finish_attempts_atomic(self) -> None:
+        """One bad outcome fails finish_attempts and none of the outcomes is applied."""
+        [a, b] = await self.enqueue(recipients=("a@x", "b@x"))
+        bad = retire_outcome(
+            keep=True, deliveries=(MailboxDelivery(account="", mailbox="Inbox", data=b"x"),)
+        )
+        await self.assertFailure(
+            self.store.finish_attempts({a.id: retire_outcome(keep=True), b.id: bad}), ValueError
+        )
+        self.assertEqual([m.id for m in await self.store.list_queue()], [a.id, b.id])
+        self.assertEqual(await self.store.list_retired(), [])
+
+    # -- hold rules
+
+    async def test_hold_rules_at_enqueue(self) -> None:
+        """A new message is held when any rule matches all of its non-empty fields."""
+        await self.store.add_hold_rule(HoldRule(account="mjl", recipient_domain="held.example"))
+        await self.store.add_hold_rule(HoldRule(sender_domain="spam.example"))
+        queued = await self.enqueue(recipients=("a@held.example", "b@free.example"))
+        self.assertEqual([m.hold for m in queued], [True, False])
+        [other] = await self.enqueue(account="other", recipients=("a@held.example",))
+        self.assertFalse(other.hold)
+        [spam] = await self.enqueue(account="other", sender="x@y@spam.example")
+        self.assertTrue(spam.hold)
+        # The null sender has sender domain "": only rules without one match it.
+        [bounce] = await self.enqueue(account="other", sender="")
+        self.assertFalse(bounce.hold)
+        stored = {m.id: m.hold for m in await self.store.list_queue()}
+        self.assertEqual(stored, {m.id: m.hold for m in (*queued, other, spam, bounce)})
+
+    async def test_empty_hold_rule_pauses_everything(self) -> None:
+        """An all-empty rule holds every queued and every new message, null sender included."""
+        [before] = await self.enqueue()
+        await self.store.add_hold_rule(HoldRule())
+        [after] = await self.enqueue(sender="", account="x")
+        self.assertTrue(after.hold)
+        self.assertTrue((await self.store.queued_message(before.id)).hold)
+        self.assertEqual(await self.store.due_messages(NOW, 10, ()), [])
+
+    async def test_add_hold_rule_holds_existing(self) -> None:
+        """Adding a rule holds matching queued messages (AND of its fields) and only those."""
+        [a] = await self.enqueue(sender="s@one.example", recipients=("r@two.example",))
+        [b] = await self.enqueue(sender="s@one.example", recipients=("r@three.example",))
+        [c] = await self.enqueue(sender="s@sub.one.example", recipients=("r@two.example",))
+        [d] = await self.enqueue(
+            account="other", sender="s@one.example", recipients=("r@two.example",)
+        )
+        rule = await self.store.add_hold_rule(
+            HoldRule(account="mjl", sender_domain="one.example", recipient_domain="two.example")
+        )
+        self.assertNotEqual(rule.id, 0)
+        held = {m.id: m.hold for m in await self.store.list_queue()}
+        self.assertEqual(held, {a.id: True, b.id: False, c.id: False, d.id: False})
+
+    async def test_hold_rules_list_and_remove(self) -> None:
+        """Rules are listed by id; removing one leaves held messages held."""
+        first = await self.store.add_hold_rule(HoldRule(account="mjl"))
+        second = await self.store.add_hold_rule(HoldRule(recipient_domain="x.example"))
+        self.assertEqual(await self.store.hold_rules(), [first, second])
+        self.assertLess(first.id, second.id)
+        [held] = await self.enqueue()
+        self.assertTrue(held.hold)
+        self.assertTrue(await self.store.remove_hold_rule(first.id))
+        self.assertFalse(await self.store.remove_hold_rule(first.id))
+        self.assertEqual(await self.store.hold_rules(), [second])
+        self.assertTrue((await self.store.queued_message(held.id)).hold)
+        [free] = await self.enqueue()
+        self.assertFalse(free.hold)
+        await self.assertFailure(self.store.add_hold_rule(("mjl", "", "")), TypeError)
+
+    # -- suppression list
+
+    async def test_suppressions(self) -> None:
+        """add sets id and created; lookup by base address; listing by id; per account."""
+        created = NOW - timedelta(days=1)
+        first = await self.store.add_suppression(
+            Suppression("mjl", "ab@x.example", "A.b+t@x.example", True, "manual", created=created)
+        )
+        self.assertEqual(
+            (first.created, first.manual, first.original_address),
+            (created, True, "A.b+t@x.example"),
+        )
+        second = await self.store.add_suppression(
+            Suppression("mjl", "c@x.example", "c@x.example", False, "bounced")
+        )
+        self.assertLess(first.id, second.id)
+        self.assertIsNot(second.created, None)
+        self.assertEqual(second.created.utcoffset(), timedelta(0))
+        await self.store.add_suppression(
+            Suppression("other", "ab@x.example", "ab@x.example", False, "")
+        )
+        self.assertEqual(await self.store.suppressions("mjl"), [first, second])
+        self.assertEqual(await self.store.suppression("mjl", "ab@x.example"), first)
+        self.assertIsNone(await self.store.suppression("mjl", "zz@x.example"))
+        self.assertTrue(await self.store.remove_suppression("mjl", "ab@x.example"))
+        self.assertFalse(await self.store.remove_suppression("mjl", "ab@x.example"))
+        self.assertEqual(await self.store.suppressions("mjl"), [second])
+        self.assertEqual(len(await self.store.suppressions("other")), 1)
+        self.assertEqual(await self.store.suppressions("nobody"), [])
+
+    async def test_suppression_unique(self) -> None:
+        """A second entry for the same account and base address fails with SuppressionExists."""
+        from mailtwist.store import SuppressionExists
+
+        await self.store.add_suppression(Suppression("mjl", "ab@x", "ab@x", False, "one"))
+        await self.assertFailure(
+            self.store.add_suppression(Suppression("mjl", "ab@x", "A.B@x", True, "two")),
+            SuppressionExists,
+        )
+        [only] = await self.store.suppressions("mjl")
+        self.assertEqual(only.reason, "one")
+        await self.assertFailure(
+            self.store.add_suppression(Suppression("mjl", "", "", True, "")), ValueError
+        )
+
+    async def test_outcome_suppression(self) -> None:
+        """An outcome's suppression is added with the retirement, unless already listed."""
+        [a, b] = await self.enqueue(recipients=("x.y@z", "xy+1@z"))
+        entry = Suppression("mjl", "xy@z", "x.y@z", False, "delivery failure")
+        failed = retire_outcome(keep=True, event="failed")
+        await self.store.finish_attempt(a.id, dataclasses.replace(failed, suppression=entry))
+        [listed] = await self.store.suppressions("mjl")
+        self.assertEqual((listed.base_address, listed.reason), ("xy@z", "delivery failure"))
+        again = dataclasses.replace(entry, original_address="xy+1@z", reason="again")
+        await self.store.finish_attempt(b.id, dataclasses.replace(failed, suppression=again))
+        self.assertEqual(await self.store.suppressions("mjl"), [listed])
+        self.assertEqual(len(await self.store.list_retired()), 2)
+
+    # -- retired history
+
+    async def test_classification_and_origin_round_trip(self) -> None:
+        """An attempt's classification and a message's origin survive queue and retirement."""
+        [queued] = await self.enqueue(origin="webapi")
+        self.assertEqual(queued.origin, "webapi")
+        self.assertEqual((await self.store.queued_message(queued.id)).origin, "webapi")
+        temporary = DeliveryAttempt(start=NOW, code=421, secode="7.0", classification="policy")
+        await self.store.finish_attempt(
+            queued.id, AttemptOutcome(temporary, retry_at=NOW + timedelta(minutes=5))
+        )
+        self.assertEqual((await self.store.queued_message(queued.id)).results, (temporary,))
+        final = DeliveryAttempt(
+            start=NOW, code=550, secode="1.1", permanent=True, classification="recipient"
+        )
+        await self.retire(queued, NOW, attempt=final)
+        [retired] = await self.store.list_retired()
+        self.assertEqual(retired.origin, "webapi")
+        self.assertEqual([r.classification for r in retired.results], ["policy", "recipient"])
+        [default] = await self.enqueue()
+        self.assertEqual((await self.store.queued_message(default.id)).origin, "submission")
+
+    async def test_delete_expired_retired(self) -> None:
+        """Retired messages past their keep-until are deleted; queued ones never are."""
+        [a, b, c] = await self.enqueue(recipients=("a@x", "b@x", "c@x"))
+        await self.retire(a, NOW, keep_for=timedelta(hours=1))
+        await self.retire(b, NOW, keep_for=timedelta(hours=3))
+        self.assertEqual(await self.store.delete_expired_retired(NOW + timedelta(hours=1)), 0)
+        self.assertEqual(await self.store.delete_expired_retired(NOW + timedelta(hours=2)), 1)
+        self.assertEqual([m.id for m in await self.store.list_retired()], [b.id])
+        self.assertEqual(await self.store.delete_expired_retired(NOW + timedelta(days=9)), 1)
+        self.assertEqual([m.id for m in await self.store.list_queue()], [c.id])
+
+    async def test_retired_by_from_id(self) -> None:
+        """A retired message is found by its fromid in any account; queued ones are not."""
+        [a] = await self.enqueue(account="one", from_id="fid-a")
+        [b] = await self.enqueue(account="two", from_id="fid-b")
+        await self.enqueue(account="three")
+        await self.retire(a, NOW)
+        found = await self.store.retired_by_from_id("fid-a")
+        self.assertEqual((found.id, found.account), (a.id, "one"))
+        self.assertIsNone(await self.store.retired_by_from_id("fid-b"))
+        self.assertIsNone(await self.store.retired_by_from_id(""))
+        self.assertIsNone(await self.store.retired_by_from_id("nope"))
+        self.assertIsNotNone(await self.store.queued_message(b.id))
+
+    async def test_recent_retired_to(self) -> None:
+        """Latest retired messages to exactly one recipient of one account, newest first."""
+        queued = await self.enqueue(recipients=("r@x", "r@x", "r@x", "R@x", "s@x"))
+        [foreign] = await self.enqueue(account="other", recipients=("r@x",))
+        minutes = [2, 5, 3, 9, 9]
+        for message, m in zip(queued, minutes, strict=True):
+            await self.retire(message, NOW + timedelta(minutes=m))
+        await self.retire(foreign, NOW + timedelta(minutes=20))
+        ids = [m.id for m in queued]
+        recent = await self.store.recent_retired_to("mjl", "r@x", ids[2], 2)
+        self.assertEqual([m.id for m in recent], [ids[1], ids[0]])
+        everything = await self.store.recent_retired_to("mjl", "r@x", 0, 10)
+        self.assertEqual([m.id for m in everything], [ids[1], ids[2], ids[0]])
+        self.assertEqual(await self.store.recent_retired_to("mjl", "t@x", 0, 2), [])
 
 
 def retire_outcome(

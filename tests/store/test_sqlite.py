@@ -1,7 +1,8 @@
-"""Tests of SQLiteStore: the IStore contract, group commit, migrations, durability."""
+"""Tests of SQLiteStore: the IStore contract, group commit, migrations, indexes, durability."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import sys
@@ -9,20 +10,36 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.python.runtime import platform
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import mailtwist
-from mailtwist.store import DatabaseClosed, MessageNotFound, SchemaTooNew, SQLiteStore
+from mailtwist.store import (
+    DatabaseClosed,
+    InlineDatabase,
+    MessageNotFound,
+    SchemaTooNew,
+    SQLiteStore,
+)
+from mailtwist.store.records import Cursor, MessageFilter
 from mailtwist.store.schema import Migration, current_version, latest_version, migrate
-from mailtwist.store.sqlite import parse_time, time_text
+from mailtwist.store.sqlite import (
+    MIGRATIONS,
+    QUEUE_SORTS,
+    RETIRED_SORTS,
+    page_query,
+    parse_time,
+    time_text,
+)
 from tests.store.contract import NOW, StoreContractMixin, new_message
 
 
@@ -168,7 +185,7 @@ class OpeningTests(TestCase):
         await store.close()
         connection = sqlite3.connect(path)
         try:
-            self.assertEqual(current_version(connection), latest_version())
+            self.assertEqual(current_version(connection), latest_version(MIGRATIONS))
             mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
             self.assertEqual(mode, "wal")
             tables = {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
@@ -366,3 +383,200 @@ class DurabilityTests(TestCase):
         finally:
             await store.close()
         self.assertEqual(set(collector.acked) - present, set())
+
+
+class ListingIndexTests(SynchronousTestCase):
+    """Every default listing is an index range seek: no table scan, no sort step."""
+
+    def setUp(self) -> None:
+        self.connection = sqlite3.connect(":memory:", isolation_level=None)
+        self.addCleanup(self.connection.close)
+        migrate(self.connection, MIGRATIONS)
+
+    def plan(self, table: str, message_filter: MessageFilter, sort: str, **kwargs: Any) -> str:
+        sql, params = page_query(table, message_filter, sort, limit=100, **kwargs)
+        rows = self.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        return " | ".join(row[3] for row in rows)
+
+    def test_pages_use_indexes(self) -> None:
+        """Both sorts, both directions, first or later page, with or without an account."""
+        cursor = Cursor(NOW, 12345)
+        for table, sorts in (("queue", QUEUE_SORTS), ("retired", RETIRED_SORTS)):
+            for sort in sorts:
+                for account in ("", "mjl"):
+                    for ascending in (True, False):
+                        for after in (None, cursor):
+                            plan = self.plan(
+                                table,
+                                MessageFilter(account=account),
+                                sort,
+                                ascending=ascending,
+                                after=after,
+                            )
+                            where = (table, sort, account, ascending, after)
+                            self.assertIn("USING INDEX", plan, where)
+                            self.assertNotIn("TEMP B-TREE", plan, where)
+                            if after is not None:
+                                self.assertIn(f"{sort}{'>' if ascending else '<'}?", plan)
+
+
+def _v1_row(table: str) -> dict[str, Any]:
+    """A queue or retired row as version 1 wrote it: results without classification."""
+    results = json.dumps(
+        [
+            {
+                "start": "2026-11-28T03:00:00.123456Z",
+                "duration": 1.0,
+                "success": False,
+                "code": 451,
+                "secode": "4.0",
+                "error": "later",
+                "remote_host": "mx",
+                "reply": "451 later",
+                "tls": False,
+                "permanent": False,
+            }
+        ]
+    )
+    row: dict[str, Any] = {
+        "id": 7,
+        "base_id": 0,
+        "queued": "2026-11-28T03:00:00.000000Z",
+        "account": "mjl",
+        "sender": "a@x",
+        "recipient": "b@y",
+        "recipient_domain": "y",
+        "message_id": "",
+        "subject": "",
+        "size": 1,
+        "last_attempt": None,
+        "attempts": 1,
+        "max_attempts": 0,
+        "results": results,
+        "has8bit": 0,
+        "smtputf8": 0,
+        "future_release_request": "",
+        "require_tls": None,
+        "from_id": "v1",
+        "transport": "",
+        "extra": "{}",
+    }
+    if table == "queue":
+        row.update(hold=0, next_attempt="2026-11-28T04:00:00.000000Z", data_id=1)
+    else:
+        row.update(
+            id=8,
+            from_id="v1r",
+            success=0,
+            event="failed",
+            last_activity="2026-11-28T03:00:01.000000Z",
+            keep_until="2026-12-28T03:00:01.000000Z",
+        )
+    return row
+
+
+class UpgradeTests(TestCase):
+    """A database written by schema version 1 opens with its rows intact."""
+
+    async def test_version_1_rows(self) -> None:
+        """Old rows read with origin "submission" and attempts classified ""."""
+        path = self.mktemp()
+        connection = sqlite3.connect(path, isolation_level=None)
+        migrate(connection, MIGRATIONS[:1])
+        with connection:
+            connection.execute("BEGIN")
+            connection.execute("INSERT INTO message_data (id, data) VALUES (1, x'41')")
+            for table in ("queue", "retired"):
+                row = _v1_row(table)
+                connection.execute(
+                    f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
+                )
+        connection.close()
+        store = SQLiteStore(path)
+        await store.start()
+        self.addCleanup(store.close)
+        queued = await store.queued_message(7)
+        assert queued is not None
+        self.assertEqual(queued.origin, "submission")
+        self.assertEqual([r.classification for r in queued.results], [""])
+        self.assertEqual(queued.results[0].code, 451)
+        retired = await store.retired_by_from_id("v1r")
+        assert retired is not None
+        self.assertEqual((retired.id, retired.origin), (8, "submission"))
+        self.assertEqual(retired.results[0].classification, "")
+        self.assertEqual(await store.hold_rules(), [])
+
+
+class InlineDatabaseTests(SynchronousTestCase):
+    """InlineDatabase: DatabaseThread's contract, run on the calling thread."""
+
+    def setUp(self) -> None:
+        self.commits: list[tuple[float, int]] = []
+        self.database = InlineDatabase(":memory:", lambda s, n: self.commits.append((s, n)))
+        self.successResultOf(self.database.start(self.create_table))
+        self.addCleanup(self.database.close)
+
+    @staticmethod
+    def create_table(connection: sqlite3.Connection) -> None:
+        connection.execute("CREATE TABLE t (x UNIQUE)")
+
+    def count(self) -> int:
+        return int(
+            self.successResultOf(
+                self.database.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+            )
+        )
+
+    def test_fired_and_committed(self) -> None:
+        """A job's Deferred has fired with its result, after on_commit saw one job."""
+        result = self.database.run(lambda c: c.execute("INSERT INTO t VALUES (1)").lastrowid)
+        self.assertEqual(self.successResultOf(result), 1)
+        self.assertEqual([jobs for _, jobs in self.commits], [1])
+        self.assertTrue(all(seconds >= 0 for seconds, _ in self.commits))
+
+    def test_failing_job_rolled_back(self) -> None:
+        """A failing job's writes are rolled back and only its Deferred fails."""
+
+        def half(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO t VALUES (1)")
+            connection.execute("INSERT INTO t VALUES (1)")
+
+        self.failureResultOf(self.database.run(half), sqlite3.IntegrityError)
+        self.assertEqual(self.count(), 0)
+        self.successResultOf(self.database.run(lambda c: c.execute("INSERT INTO t VALUES (2)")))
+        self.assertEqual(self.count(), 1)
+
+    def test_closed(self) -> None:
+        """After close() run raises DatabaseClosed; closing twice is fine."""
+        self.successResultOf(self.database.close())
+        self.successResultOf(self.database.close())
+        self.assertRaises(DatabaseClosed, self.database.run, lambda c: None)
+
+    def test_setup_failure(self) -> None:
+        """A failing setup fails start() and leaves the database closed."""
+
+        def broken(connection: sqlite3.Connection) -> None:
+            raise SchemaTooNew("from the future")
+
+        database = InlineDatabase(":memory:")
+        self.failureResultOf(database.start(broken), SchemaTooNew)
+        self.assertRaises(DatabaseClosed, database.run, lambda c: None)
+        self.assertRaises(RuntimeError, database.start, broken)
+
+    def test_inline_store_on_file(self) -> None:
+        """SQLiteStore(inline=True) on a file answers at once, in WAL, and keeps its data."""
+        path = self.mktemp()
+        clock = Clock()
+        store = SQLiteStore(path, reactor=clock, inline=True)
+        self.successResultOf(store.start())
+        [queued] = self.successResultOf(store.enqueue(new_message(), NOW))
+        mode = self.successResultOf(
+            store._database.run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+        )
+        self.assertEqual(mode, "wal")
+        self.successResultOf(store.close())
+        again = SQLiteStore(path, reactor=clock, inline=True)
+        self.successResultOf(again.start())
+        self.assertEqual(self.successResultOf(again.queued_message(queued.id)), queued)
+        self.successResultOf(again.close())
