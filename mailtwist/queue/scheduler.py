@@ -2,31 +2,196 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from random import Random
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import CancelledError, Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
+from mailtwist.address import AddressError, Domain, base_address, parse_address, parse_domain
+from mailtwist.dsn import compose as dsn_compose
 from mailtwist.metrics import IMetrics, NullMetrics
 from mailtwist.queue.backoff import DEFAULT_MAX_ATTEMPTS, MAX_JITTER, retry_delay
+from mailtwist.queue.suppression import (
+    CONSECUTIVE_FAILURES,
+    RECIPIENT,
+    classify,
+    needs_history,
+    suppression_for,
+)
 from mailtwist.queue.transport import DeliveryResult, ITransport
 from mailtwist.store._interfaces import AttemptOutcome, IStore, Retirement
-from mailtwist.store.records import DeliveryAttempt, NewMessage, QueuedMessage
+from mailtwist.store.records import (
+    DeliveryAttempt,
+    MailboxDelivery,
+    NewMessage,
+    QueuedMessage,
+    Suppression,
+)
 
 log = Logger()
 
 #: Times a failing ``finish_attempt`` is tried again before the scheduler gives up on it.
 FINISH_RETRIES = 3
 
+#: spec §4.4: a delay DSN goes to the sender after exactly this many failed attempts.
+DELAY_DSN_ATTEMPT = 5
+
+#: spec §4.7: Will-Retry-Until of a delay DSN is the last attempt plus this.
+WILL_RETRY_FOR = timedelta(hours=28)
+
+#: The mailbox DSNs to the sender are stored in (spec §4.7).
+DSN_MAILBOX = "Inbox"
+
 
 def _keep_nothing(account: str) -> timedelta:
     # spec §4.2: KeepRetiredMessagePeriod defaults to 0, retired records are not kept.
     return timedelta(0)
+
+
+def dsns_always_enabled(account: str, origin: str) -> bool:
+    """The default DSN setting: every account gets DSNs for every origin."""
+    return True
+
+
+def suppressed_error(recipient: str) -> str:
+    """The attempt error of a message whose recipient is on the suppression list (spec §3.4)."""
+    return (
+        f"not delivering to recipient address {recipient}: "
+        "address is on suppression list, permanent"
+    )
+
+
+class MessageSigner(Protocol):
+    """What the queue needs of ``mailtwist.dkim.sign.DKIMSigner``."""
+
+    def sign(self, message: bytes, domain: Domain) -> bytes: ...
+
+
+class DSNWriter:
+    """Writes the DSNs the queue sends to a message's sender (spec §4.7, §11.2, issue 3).
+
+    Each DSN comes back as a MailboxDelivery into the sender account's Inbox, for the
+    caller to commit in the same transaction as the outcome it reports. No DSN goes
+    to the null sender, about a DSN, or when ``dsn_enabled(account, origin)`` says
+    no (an account setting turns them off for webapi sends). With a ``signer`` the
+    DSN is DKIM-signed for the hostname's domain (the signer falls back to a parent
+    domain, spec §11.3). Composition errors are logged: a DSN never blocks an outcome.
+    """
+
+    def __init__(
+        self,
+        *,
+        hostname: str = "localhost",
+        dsn_enabled: Callable[[str, str], bool] = dsns_always_enabled,
+        signer: MessageSigner | None = None,
+        make_id: Callable[[], str] | None = None,
+        compose: Callable[..., bytes] = dsn_compose.compose_dsn,
+    ) -> None:
+        self._hostname = hostname
+        self._dsn_enabled = dsn_enabled
+        self._signer = signer
+        self._make_id = make_id
+        self._compose = compose
+
+    def wanted(self, message: QueuedMessage) -> bool:
+        """Whether the sender of ``message`` gets DSNs about it."""
+        # RFC 3461 §6.2 / RFC 5321 §4.5.5: never a DSN to the null reverse-path.
+        if not message.sender or message.origin == "dsn":
+            return False
+        try:
+            return bool(self._dsn_enabled(message.account, message.origin))
+        except Exception:
+            log.failure("DSN setting of account {account} unknown", account=message.account)
+            return True
+
+    def failure(
+        self,
+        message: QueuedMessage,
+        attempt: DeliveryAttempt,
+        original: bytes,
+        now: datetime,
+        status: str = "",
+    ) -> MailboxDelivery | None:
+        """A failure DSN: delivery failed permanently, no further attempts (spec §4.7)."""
+        return self._write(message, attempt, original, now, "failed", status)
+
+    def delay(
+        self, message: QueuedMessage, attempt: DeliveryAttempt, original: bytes, now: datetime
+    ) -> MailboxDelivery | None:
+        """A delay DSN: delivery is being retried (spec §4.7)."""
+        return self._write(message, attempt, original, now, "delayed", "")
+
+    def _write(
+        self,
+        message: QueuedMessage,
+        attempt: DeliveryAttempt,
+        original: bytes,
+        now: datetime,
+        action: str,
+        status: str,
+    ) -> MailboxDelivery | None:
+        if not self.wanted(message):
+            return None
+        try:
+            last_attempt = message.last_attempt or attempt.start
+            if not status and attempt.secode:
+                # spec §11.2: the class digit of the action, then the remote's short code.
+                status = ("5." if action == "failed" else "4.") + attempt.secode
+            recipient = dsn_compose.DSNRecipient(
+                final_recipient=message.recipient,
+                action=action,
+                status=status,
+                status_comment=attempt.error,
+                # Issue 3: the remote's full reply, only when the failure was one.
+                diagnostic=attempt.reply if attempt.code else "",
+                remote_mta=attempt.remote_host,
+                last_attempt=last_attempt,
+                will_retry_until=last_attempt + WILL_RETRY_FOR if action == "delayed" else None,
+            )
+            dsn = self._compose(
+                hostname=self._hostname,
+                to=message.sender,
+                original=original,
+                original_message_id=message.message_id,
+                arrival_date=message.queued,
+                recipients=[recipient],
+                now=now,
+                future_release_request=message.future_release_request,
+                smtputf8=message.smtputf8,
+                make_id=self._make_id,
+            )
+        except Exception:
+            log.failure("could not compose a DSN about message {id}", id=message.id)
+            return None
+        return MailboxDelivery(
+            account=message.account,
+            mailbox=DSN_MAILBOX,
+            mail_from="",
+            rcpt_to=message.sender,
+            data=self._trace(message) + self._sign(dsn),
+            dsn=True,
+        )
+
+    def _trace(self, message: QueuedMessage) -> bytes:
+        # spec §4.7: stored with these trace fields in front, added after signing
+        # as a receiving MTA would (RFC 5321 §4.4).
+        return (
+            f"Return-Path: <postmaster@{self._hostname}>\r\nDelivered-To: {message.sender}\r\n"
+        ).encode()
+
+    def _sign(self, dsn: bytes) -> bytes:
+        if self._signer is None:
+            return dsn
+        try:
+            return self._signer.sign(dsn, parse_domain(self._hostname))
+        except Exception:
+            log.failure("could not DKIM-sign a DSN; storing it unsigned")
+            return dsn
 
 
 class QueueScheduler:
@@ -35,8 +200,11 @@ class QueueScheduler:
     The scheduler sleeps on the clock until the earliest next attempt (no polling),
     runs at most ``concurrency`` attempts at once, gives each ``attempt_timeout``
     seconds, and records every attempt in the store. Outcomes are decided in one
-    place, ``_decide_outcome``. Store or transport failures are logged and retried;
-    they never stop the loop.
+    place, ``_decide_outcome``: suppressed recipients fail without a transport call,
+    failed attempts are classified, DSNs to the sender and automatic suppressions
+    commit with the outcome. ``_outcome_recorded`` is the one hook after an outcome
+    is durable. Store or transport failures are logged and retried; they never stop
+    the loop.
     """
 
     def __init__(
@@ -51,6 +219,11 @@ class QueueScheduler:
         random: Random | None = None,
         metrics: IMetrics | None = None,
         store_retry_delay: float = 5.0,
+        hostname: str = "localhost",
+        dsn_enabled: Callable[[str, str], bool] = dsns_always_enabled,
+        signer: MessageSigner | None = None,
+        make_id: Callable[[], str] | None = None,
+        compose_dsn: Callable[..., bytes] = dsn_compose.compose_dsn,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1: {concurrency}")
@@ -67,7 +240,15 @@ class QueueScheduler:
         self._random = random if random is not None else Random()
         self._metrics: IMetrics = metrics if metrics is not None else NullMetrics()
         self._store_retry_delay = store_retry_delay
+        self.dsn = DSNWriter(
+            hostname=hostname,
+            dsn_enabled=dsn_enabled,
+            signer=signer,
+            make_id=make_id,
+            compose=compose_dsn,
+        )
 
+        self._queue_size: int | None = None
         self._running = False
         self._evaluating = False
         self._again = False
@@ -87,6 +268,7 @@ class QueueScheduler:
             if recovered:
                 log.info("recovered {n} interrupted delivery attempts", n=recovered)
             self._running = True
+            await self._count_queue()
             self.wake()
 
         return Deferred.fromCoroutine(run())
@@ -106,6 +288,7 @@ class QueueScheduler:
 
         async def run() -> list[QueuedMessage]:
             queued: list[QueuedMessage] = await self._store.enqueue(message, self._now())
+            self._adjust_queue_size(len(queued))
             self.wake()
             return queued
 
@@ -123,6 +306,15 @@ class QueueScheduler:
         Deferred.fromCoroutine(self._evaluate()).addErrback(
             lambda f: log.failure("queue evaluation failed", f)
         )
+
+    def queue_changed(self) -> None:
+        """The queue changed behind the scheduler's back (queue control): recount and wake."""
+        Deferred.fromCoroutine(self._count_queue())
+        self.wake()
+
+    def outcome_recorded(self, message: QueuedMessage, outcome: AttemptOutcome, event: str) -> None:
+        """Report an outcome applied outside the scheduler (queue control's drop and fail)."""
+        self._outcome_recorded(message, outcome, event)
 
     @property
     def in_flight(self) -> frozenset[int]:
@@ -228,18 +420,45 @@ class QueueScheduler:
             log.failure("could not start attempt for message {id}", id=message.id)
             self._pause()
             return False
-        result = await self._run_transport(started)
+        data, result, suppressed = await self._run(started)
         duration = max(0.0, self._clock.seconds() - start_s)
-        outcome = self._decide_outcome(started, result, start, duration, next_attempt)
+        outcome = await self._decide_outcome(
+            started, result, start, duration, next_attempt, data, suppressed
+        )
         await self._record(started, outcome)
         return True
 
-    async def _run_transport(self, message: QueuedMessage) -> DeliveryResult:
+    async def _run(self, message: QueuedMessage) -> tuple[bytes, DeliveryResult, bool]:
+        """The message data, the attempt's result, and whether the recipient is suppressed."""
         try:
             data = await self._store.message_data(message.data_id)
         except Exception as e:
             log.failure("could not read data of message {id}", id=message.id)
-            return DeliveryResult.temporary_failure(f"reading message data: {e}")
+            return b"", DeliveryResult.temporary_failure(f"reading message data: {e}"), False
+        try:
+            listed = await self._suppression_of(message)
+        except Exception as e:
+            log.failure("could not check the suppression list for message {id}", id=message.id)
+            failure = DeliveryResult.temporary_failure(f"checking the suppression list: {e}")
+            return data, failure, False
+        if listed is not None:
+            # spec §6.3: checked at each attempt, never at submission; no server contacted.
+            result = DeliveryResult(error=suppressed_error(message.recipient), permanent=True)
+            return data, result, True
+        return data, await self._run_transport(message, data), False
+
+    async def _suppression_of(self, message: QueuedMessage) -> Suppression | None:
+        try:
+            address = parse_address(message.recipient)
+        except AddressError:
+            # No base address to look up; the transport reports the bad address.
+            return None
+        listed: Suppression | None = await self._store.suppression(
+            message.account, base_address(address)
+        )
+        return listed
+
+    async def _run_transport(self, message: QueuedMessage, data: bytes) -> DeliveryResult:
         delivery = maybeDeferred(self._transport.deliver, message, data)
         timed_out = False
 
@@ -271,19 +490,30 @@ class QueueScheduler:
             return DeliveryResult.temporary_failure("transport returned no DeliveryResult")
         return result
 
-    def _decide_outcome(
+    async def _decide_outcome(
         self,
         message: QueuedMessage,
         result: DeliveryResult,
         start: datetime,
         duration: float,
         retry_at: datetime,
+        data: bytes,
+        suppressed: bool,
     ) -> AttemptOutcome:
-        """The one place an attempt's outcome is decided (spec §4.4).
+        """The one place an attempt's outcome is decided (spec §4.4, §4.7, §6).
 
-        Later issues add here the deliveries of delay/failure DSNs to the sender
-        (they go into ``deliveries`` so they commit with the outcome).
+        DSNs to the sender and an automatic suppression go into the outcome, so they
+        commit in the same transaction as the attempt's result.
         """
+        if result.success:
+            classification = ""
+        elif suppressed:
+            # The failure is the recipient's listing, whatever the code 0 says.
+            classification = RECIPIENT
+        else:
+            classification = classify(
+                result.attempt_code, result.secode, result.reply, result.error
+            )
         attempt = DeliveryAttempt(
             start=start,
             duration=duration,
@@ -295,17 +525,50 @@ class QueueScheduler:
             reply=result.reply,
             tls=result.tls,
             permanent=result.permanent,
+            classification=classification,
         )
         finished = start + timedelta(seconds=duration)
-        max_attempts = message.max_attempts or DEFAULT_MAX_ATTEMPTS
+        deliveries = tuple(result.deliveries)
         if result.success:
             retire = Retirement(True, "delivered", self._keep_until(message.account, finished))
-            return AttemptOutcome(attempt, retire=retire, deliveries=result.deliveries)
-        # spec §4.4: permanent failure, or attempts used up -> failed.
-        if result.permanent or message.attempts >= max_attempts:
-            retire = Retirement(False, "failed", self._keep_until(message.account, finished))
-            return AttemptOutcome(attempt, retire=retire, deliveries=result.deliveries)
-        return AttemptOutcome(attempt, retry_at=retry_at, deliveries=result.deliveries)
+            return AttemptOutcome(attempt, retire=retire, deliveries=deliveries)
+        max_attempts = message.max_attempts or DEFAULT_MAX_ATTEMPTS
+        # spec §4.4: permanent failure (a suppressed recipient is one), or attempts
+        # used up -> failed, with a failure DSN to the sender.
+        if suppressed or result.permanent or message.attempts >= max_attempts:
+            event = "suppressed" if suppressed else "failed"
+            retire = Retirement(False, event, self._keep_until(message.account, finished))
+            dsn = self.dsn.failure(message, attempt, data, finished)
+            suppression = None if suppressed else await self._auto_suppression(message, attempt)
+            return AttemptOutcome(
+                attempt,
+                retire=retire,
+                deliveries=deliveries + _optional(dsn),
+                suppression=suppression,
+            )
+        if message.attempts == DELAY_DSN_ATTEMPT:
+            deliveries += _optional(self.dsn.delay(message, attempt, data, finished))
+        return AttemptOutcome(attempt, retry_at=retry_at, deliveries=deliveries)
+
+    async def _auto_suppression(
+        self, message: QueuedMessage, attempt: DeliveryAttempt
+    ) -> Suppression | None:
+        """The suppression this final failure adds (spec §6.4), None if none or listed."""
+        try:
+            recent: Sequence[Any] = ()
+            if needs_history(attempt):
+                recent = await self._store.recent_retired_to(
+                    message.account, message.recipient, message.id, CONSECUTIVE_FAILURES
+                )
+            suppression = suppression_for(message, attempt, recent)
+            if suppression is None:
+                return None
+            # Not when already listed: the webhook's Suppressing says "this added it".
+            listed = await self._store.suppression(message.account, suppression.base_address)
+        except Exception:
+            log.failure("suppression processing of message {id} failed", id=message.id)
+            return None
+        return None if listed is not None else suppression
 
     def _keep_until(self, account: str, finished: datetime) -> datetime | None:
         try:
@@ -332,11 +595,22 @@ class QueueScheduler:
                     # attempt (already scheduled at start) picks the message up again.
                     return
                 await deferLater(self._clock, self._store_retry_delay)
-        self._outcome_recorded(message, outcome)
-
-    def _outcome_recorded(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
-        """After the outcome is durable: metrics now, webhooks in a later issue."""
         event = outcome.retire.event if outcome.retire is not None else "delayed"
+        if outcome.retire is not None:
+            self._adjust_queue_size(-1)
+        try:
+            self._outcome_recorded(message, outcome, event)
+        except Exception:
+            log.failure("outcome hook failed for message {id}", id=message.id)
+
+    def _outcome_recorded(
+        self, message: QueuedMessage, outcome: AttemptOutcome, event: str
+    ) -> None:
+        """After an outcome is durable: metrics and log now, webhooks (issue 5) hook here.
+
+        ``event`` is "delivered", "failed", "suppressed" or "delayed" (queue control
+        reports "canceled" and admin "failed" through the same name).
+        """
         self._metrics.delivery(event)
         log.info(
             "message {id} to {rcpt}: {event} (attempt {n}, code {code}) {error}",
@@ -348,6 +622,23 @@ class QueueScheduler:
             error=outcome.attempt.error,
         )
 
+    # -- the queue size metric
+
+    async def _count_queue(self) -> None:
+        try:
+            count = await self._store.queue_count()
+        except Exception:
+            log.failure("could not count the queue")
+            return
+        self._queue_size = count
+        self._metrics.queue_size(count)
+
+    def _adjust_queue_size(self, change: int) -> None:
+        if self._queue_size is None:
+            return
+        self._queue_size = max(0, self._queue_size + change)
+        self._metrics.queue_size(self._queue_size)
+
     def _now(self) -> datetime:
         return _datetime(self._clock.seconds())
 
@@ -356,4 +647,17 @@ def _datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-__all__ = ["FINISH_RETRIES", "QueueScheduler"]
+def _optional(delivery: MailboxDelivery | None) -> tuple[MailboxDelivery, ...]:
+    return () if delivery is None else (delivery,)
+
+
+__all__ = [
+    "DELAY_DSN_ATTEMPT",
+    "DSN_MAILBOX",
+    "FINISH_RETRIES",
+    "DSNWriter",
+    "MessageSigner",
+    "QueueScheduler",
+    "dsns_always_enabled",
+    "suppressed_error",
+]

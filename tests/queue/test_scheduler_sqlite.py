@@ -32,7 +32,8 @@ class OutcomeWaiter(NullMetrics):
 
 class SchedulerOnSQLiteTests(TestCase):
     async def test_deliver_and_fail(self) -> None:
-        """On SQLite, a local message is delivered to the Inbox and a permerror one fails."""
+        """On SQLite, a local message is delivered to the Inbox and a permerror one fails
+        with a failure DSN to the sender."""
         store = SQLiteStore(self.mktemp())
         await store.start()
         self.addCleanup(store.close)
@@ -65,6 +66,11 @@ class SchedulerOnSQLiteTests(TestCase):
         self.assertEqual(retired["mox@localhost"].event, "delivered")
         self.assertEqual(retired["x-permerror@example.org"].event, "failed")
         self.assertEqual(retired["x-permerror@example.org"].results[0].code, 550)
-        [stored] = await store.list_messages("mox", "Inbox")
+        inbox = await store.list_messages("mox", "Inbox")
+        [stored] = [m for m in inbox if not m.dsn]
         self.assertEqual(await store.message_data(stored.data_id), b"Subject: hi\r\n\r\nhi\r\n")
+        # The failure DSN to the sender commits with the outcome (spec §4.7).
+        [dsn] = [m for m in inbox if m.dsn]
+        self.assertEqual((dsn.mail_from, dsn.rcpt_to), ("", "mox@localhost"))
+        self.assertIn(b"x-permerror@example.org", await store.message_data(dsn.data_id))
         self.assertEqual(await store.list_queue(), [])
