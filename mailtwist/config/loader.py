@@ -42,6 +42,7 @@ The file format (TOML), every key and its default::
     fromid_login_addresses = []         # spec §7.1
     max_outgoing_messages_per_day = 1000
     max_first_time_recipients_per_day = 200
+    dsn_for_webapi_sends = true         # false: webapi senders get webhooks, no DSNs
 
 Unknown keys are errors (they are nearly always typos). Every error is a
 ``ConfigError`` naming the file, the dotted key and the reason.
@@ -497,6 +498,7 @@ def _read_accounts(top: _Table, domains: dict[str, DomainConfig]) -> dict[str, A
             max_first_time_recipients_per_day=table.integer(
                 "max_first_time_recipients_per_day", 200
             ),
+            dsn_for_webapi_sends=table.boolean("dsn_for_webapi_sends", True),
         )
         table.finish()
     return accounts

@@ -90,6 +90,9 @@ class AccountConfig:
     fromid_login_addresses: tuple[Address, ...] = ()
     max_outgoing_messages_per_day: int = 1000
     max_first_time_recipients_per_day: int = 200
+    #: False: no DSNs to the sender for messages sent through the webapi; the
+    #: application learns the outcome from its webhooks instead (issue 3).
+    dsn_for_webapi_sends: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,41 @@ class Config:
             return None
         key = (address.domain.ascii, domain.canonical_localpart(address.localpart))
         return self._address_index.get(key)
+
+    def uses_fromid(self, account: str, login: str | None) -> bool:
+        """Whether messages sent with this login get a unique MAIL FROM (spec §7.1).
+
+        True when the login, parsed as an address (NFC localpart compared exactly,
+        domain normalised), is one of the account's ``fromid_login_addresses``.
+        """
+        acct = self.accounts.get(account)
+        if acct is None or not acct.fromid_login_addresses or not login:
+            return False
+        try:
+            address = parse_address(login)
+        except AddressError:
+            return False
+        return address in acct.fromid_login_addresses
+
+    def fromid_separator(self, domain: Domain) -> str | None:
+        """The separator put before a fromid: the domain's first catchall separator
+        (spec §7.2), or None when the domain is not ours or has none."""
+        config = self.domains.get(domain.ascii)
+        if config is None or not config.catchall_separators:
+            return None
+        return config.catchall_separators[0]
+
+    def dsn_enabled(self, account: str, origin: str) -> bool:
+        """Whether DSNs go to the sender of a message of this account and origin.
+
+        An account may turn them off for webapi sends (``dsn_for_webapi_sends``):
+        its application hears about failures through webhooks. Unknown accounts
+        get DSNs, as mox delivers them to the postmaster then (spec §4.7).
+        """
+        acct = self.accounts.get(account)
+        if origin != "webapi" or acct is None:
+            return True
+        return acct.dsn_for_webapi_sends
 
     def account_for_login(self, login: str) -> str | None:
         """The account of a login name (an address), or None, also on bad syntax."""

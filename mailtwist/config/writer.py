@@ -162,6 +162,7 @@ def _render(
         "fromid_login_addresses = []",
         "max_outgoing_messages_per_day = 1000",
         "max_first_time_recipients_per_day = 200",
+        "dsn_for_webapi_sends = true",
     ]
     return "\n".join(lines) + "\n"
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, FirstError, gatherResults, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -27,6 +30,7 @@ from mailtwist.message.headers import (
 )
 from mailtwist.smtp.reply import SMTPReply
 from mailtwist.smtpserver._interfaces import Envelope, ISessionPolicy, Session
+from mailtwist.store import FromIDNotUnique
 from mailtwist.store.records import NewMessage, QueuedMessage
 
 _log = Logger()
@@ -35,6 +39,26 @@ _log = Logger()
 _NOT_AUTHORIZED = "5.7.1"
 # RFC 3463 §3.7 X.6.0: "other or undefined media error".
 _MEDIA_ERROR = "5.6.0"
+# RFC 3463 §3.6 X.5.4: "invalid command arguments"; X.5.2 "syntax error".
+_BAD_PARAMETERS = "5.5.4"
+_SYNTAX = "5.5.2"
+# RFC 3463 §3.6 X.5.3: "too many recipients".
+_TOO_MANY_RECIPIENTS = "5.5.3"
+# RFC 3463 §3.2 X.1.7: "bad sender's mailbox address syntax".
+_BAD_SENDER = "5.1.7"
+
+#: RFC 4865 §3: the longest future release we offer, 60 days as mox (spec §12).
+FUTURE_RELEASE_MAX = timedelta(days=60)
+#: The MAIL FROM parameters of RFC 4865 §3 that submission listeners accept.
+FUTURE_RELEASE_PARAMETERS = ("HOLDFOR", "HOLDUNTIL")
+
+# RFC 4865 §3 (errata 2040): future-release-integer is 1*9DIGIT; no leading zero
+# and no zero, as mox.
+_HOLDFOR = re.compile(r"[1-9][0-9]{0,8}\Z")
+# RFC 3339 §5.6 date-time, RFC 4865 §3: in UTC, so it must end in "Z".
+_HOLDUNTIL = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?Z\Z"
+)
 
 
 class AddressDirectory(Protocol):
@@ -47,9 +71,110 @@ class AddressDirectory(Protocol):
         """Whether mail for the domain is ours."""
 
 
+class SenderDirectory(AddressDirectory, Protocol):
+    """What the submission policy uses of the config, beyond addresses: fromid."""
+
+    def uses_fromid(self, account: str, login: str | None) -> bool:
+        """Whether this login of the account sends with a unique MAIL FROM (spec §7.1)."""
+
+    def fromid_separator(self, domain: Domain) -> str | None:
+        """The separator before a fromid in the domain (spec §7.2), or None."""
+
+
 def default_message_id() -> str:
     """A random left-hand side for Message-ID and Received ids (dot-atom text)."""
     return secrets.token_urlsafe(18)
+
+
+def new_fromid() -> str:
+    """A random fromid: 16 random bytes, base64url without padding, 22 characters (spec §7.2)."""
+    return secrets.token_urlsafe(16)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def future_release_keyword(clock: IReactorTime) -> Callable[[], str]:
+    """The EHLO keyword of RFC 4865 §3, computed at each EHLO from the clock.
+
+    ``FUTURERELEASE <max interval in seconds> <now + max interval, RFC 3339 UTC>``.
+    """
+    seconds = int(FUTURE_RELEASE_MAX.total_seconds())
+
+    def keyword() -> str:
+        latest = datetime.fromtimestamp(clock.seconds(), UTC) + FUTURE_RELEASE_MAX
+        return f"FUTURERELEASE {seconds} {_utc_text(latest)}"
+
+    return keyword
+
+
+@dataclass(frozen=True)
+class FutureRelease:
+    """When a submitted message is released to delivery, and the request as stored.
+
+    ``request`` is ``for;<seconds>`` or ``until;<date-time as given>`` (spec §4.1).
+    """
+
+    at: datetime
+    request: str
+
+
+def _holduntil(text: str) -> datetime:
+    match = _HOLDUNTIL.match(text)
+    if match is None:
+        raise ValueError("HOLDUNTIL must be a UTC date-time like 2026-01-02T03:04:05Z")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction = match.group(7) or ""
+    microsecond = int((fraction[1:] + "000000")[:6]) if fraction else 0
+    try:
+        return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
+    except ValueError as e:
+        raise ValueError(f"HOLDUNTIL {text}: {e}") from None
+
+
+def future_release(
+    parameters: Mapping[str, str | None], now: float, *, check: bool = True
+) -> FutureRelease | None:
+    """The release time asked with HOLDFOR or HOLDUNTIL (RFC 4865 §3), or None.
+
+    With ``check``, a request that cannot be honoured is refused with the reply of
+    spec §12; without, the time is computed as asked (at DATA, after MAIL FROM
+    checked it, a release that has become due is simply due).
+    """
+    holdfor = parameters.get("HOLDFOR", "")
+    holduntil = parameters.get("HOLDUNTIL", "")
+    if "HOLDFOR" in parameters and "HOLDUNTIL" in parameters:
+        # RFC 4865 §3: one hold-param. The text, typo included, is mox's (spec §12).
+        raise SMTPReply(501, _BAD_PARAMETERS, "cannot use both HOLDUNTIL and HOLFOR")
+    start = datetime.fromtimestamp(now, UTC)
+    if "HOLDFOR" in parameters:
+        if holdfor is None or not _HOLDFOR.match(holdfor):
+            raise SMTPReply(
+                501, _SYNTAX, "bad syntax: HOLDFOR must be 1 to 9 digits without leading zero"
+            )
+        seconds = int(holdfor)
+        if check and seconds > FUTURE_RELEASE_MAX.total_seconds():
+            # RFC 4865 §3: more than the advertised interval is refused.
+            raise SMTPReply(554, _BAD_PARAMETERS, "future release interval too far in the future")
+        return FutureRelease(start + timedelta(seconds=seconds), f"for;{seconds}")
+    if "HOLDUNTIL" in parameters:
+        try:
+            if holduntil is None:
+                raise ValueError("HOLDUNTIL needs a value")
+            at = _holduntil(holduntil)
+        except ValueError as e:
+            raise SMTPReply(501, _SYNTAX, f"bad syntax: {e}") from None
+        if check and at <= start:
+            # Most likely a mistake of the user: refuse rather than send at once.
+            raise SMTPReply(554, _BAD_PARAMETERS, "requested future release time is in the past")
+        if check and at - start > FUTURE_RELEASE_MAX:
+            # RFC 4865 §3: later than the advertised date-time is refused.
+            raise SMTPReply(
+                554, _BAD_PARAMETERS, "requested future release time is too far in the future"
+            )
+        return FutureRelease(at, f"until;{holduntil}")
+    return None
 
 
 def header_address(address: Address, smtputf8: bool) -> str:
@@ -82,16 +207,18 @@ class SubmissionPolicy:
         self,
         *,
         hostname: str,
-        directory: AddressDirectory,
+        directory: SenderDirectory,
         submit: Callable[[NewMessage], Deferred[list[QueuedMessage]]],
         clock: IReactorTime,
         make_id: Callable[[], str] | None = None,
+        make_fromid: Callable[[], str] | None = None,
     ) -> None:
         self._hostname = hostname
         self._directory = directory
         self._submit = submit
         self._clock = clock
         self._make_id = make_id or default_message_id
+        self._make_fromid = make_fromid or new_fromid
 
     def _account(self, session: Session) -> str:
         if session.account is None:
@@ -113,8 +240,9 @@ class SubmissionPolicy:
     def check_mail_from(
         self, session: Session, mail_from: Address | None, parameters: Mapping[str, str | None]
     ) -> None:
-        """Accept only an address of the authenticated account."""
+        """Accept only an address of the authenticated account, and a valid future release."""
         self._check_sender(session, mail_from)
+        future_release(parameters, self._clock.seconds())
 
     def check_rcpt_to(
         self,
@@ -179,6 +307,7 @@ class SubmissionPolicy:
         )
         # RFC 5321 §4.4: the Received field goes in front of all others.
         message = prepend_fields(data, [("Received", received), *added])
+        release = future_release(envelope.mail_parameters, now, check=False)
         new = NewMessage(
             account=account,
             sender=str(envelope.mail_from),
@@ -188,10 +317,62 @@ class SubmissionPolicy:
             subject=subject,
             has8bit=not message.isascii(),
             smtputf8=envelope.smtputf8,
+            next_attempt=release.at if release else None,
+            future_release_request=release.request if release else "",
             extra=extra,
+            origin="submission",
         )
+        if self._directory.uses_fromid(account, session.login):
+            return self._submit_with_fromids(new, envelope.mail_from, envelope.recipients)
         return maybeDeferred(self._submit, new).addCallbacks(
             _queued_reply, temporary_failure, errbackArgs=("queueing",)
+        )
+
+    def _submit_with_fromids(
+        self, new: NewMessage, mail_from: Address, recipients: tuple[Address, ...]
+    ) -> Deferred[SMTPReply]:
+        """Queue one message per recipient, each with its own MAIL FROM (spec §7.2).
+
+        The reply is 250 only once all of them are durable.
+        """
+        separator = self._directory.fromid_separator(mail_from.domain)
+        if separator is None:
+            raise SMTPReply(
+                554,
+                _BAD_SENDER,
+                f"domain {mail_from.domain.unicode} has no catchall separator for a fromid",
+            )
+        base, found, chosen = mail_from.localpart.partition(separator)
+        if found:
+            # spec §7.2: the client chose the fromid; it names exactly one message.
+            if not chosen:
+                raise SMTPReply(554, _BAD_SENDER, "bad fromid in smtp mail from address: empty")
+            if len(recipients) > 1:
+                raise SMTPReply(
+                    554,
+                    _TOO_MANY_RECIPIENTS,
+                    "cannot send to multiple recipients with chosen fromid",
+                )
+            messages = [replace(new, from_id=chosen)]
+        else:
+            messages = []
+            for recipient in recipients:
+                from_id = self._make_fromid()
+                try:
+                    sender = Address(base + separator + from_id, mail_from.domain)
+                except AddressError as e:
+                    raise SMTPReply(
+                        554, _BAD_SENDER, f"cannot make a fromid address: {e}"
+                    ) from None
+                messages.append(
+                    replace(new, sender=str(sender), recipients=(str(recipient),), from_id=from_id)
+                )
+        # Submitted together so the store can commit them in one batch.
+        submitted = [maybeDeferred(self._submit, m) for m in messages]
+        d: Deferred[list[list[QueuedMessage]]] = gatherResults(submitted, consumeErrors=True)
+        return d.addCallbacks(
+            lambda results: _queued_reply([q for queued in results for q in queued]),
+            _fromid_failure,
         )
 
     def _check_from_header(self, account: str, values: list[bytes]) -> None:
@@ -213,6 +394,17 @@ class SubmissionPolicy:
                 )
 
 
+def _fromid_failure(failure: Failure) -> Any:
+    if isinstance(failure.value, FirstError):
+        failure = failure.value.subFailure
+    if failure.check(FromIDNotUnique):
+        # spec §7.2: a fromid already used by a queued or retired message.
+        return Failure(
+            SMTPReply(554, _BAD_SENDER, "bad fromid in smtp mail from address: already used")
+        )
+    return temporary_failure(failure, "queueing")
+
+
 def _queued_reply(queued: list[QueuedMessage]) -> SMTPReply:
     if not queued:
         return SMTPReply(250, "2.0.0", "message queued")
@@ -220,9 +412,16 @@ def _queued_reply(queued: list[QueuedMessage]) -> SMTPReply:
 
 
 __all__ = [
+    "FUTURE_RELEASE_MAX",
+    "FUTURE_RELEASE_PARAMETERS",
     "AddressDirectory",
+    "FutureRelease",
+    "SenderDirectory",
     "SubmissionPolicy",
     "default_message_id",
+    "future_release",
+    "future_release_keyword",
     "header_address",
+    "new_fromid",
     "temporary_failure",
 ]

@@ -23,11 +23,26 @@ NOW_TEXT = "Sat, 28 Nov 2026 03:39:48 +0000"
 
 
 class FakeDirectory:
-    """The two directory calls the policies may make, over a fixed address table."""
+    """The directory calls the policies may make, over fixed address and fromid tables."""
 
-    def __init__(self, addresses: dict[str, str], domains: set[str]) -> None:
+    def __init__(
+        self,
+        addresses: dict[str, str],
+        domains: set[str],
+        fromid_logins: dict[str, set[str]] | None = None,
+        separators: dict[str, str] | None = None,
+    ) -> None:
         self.addresses = addresses
         self.domains = domains
+        self.fromid_logins = fromid_logins or {}
+        self.separators = separators or {}
+
+    def uses_fromid(self, account: str, login: str | None) -> bool:
+        return login in self.fromid_logins.get(account, set())
+
+    def fromid_separator(self, domain: Domain) -> str | None:
+        assert isinstance(domain, Domain), domain
+        return self.separators.get(domain.ascii)
 
     def account_for_address(self, address: Address) -> str | None:
         assert isinstance(address, Address), address
