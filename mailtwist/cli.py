@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
+import http.client
+import inspect
+import ipaddress
 import json
 import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from mailtwist.config import ConfigError, load_config, write_quickstart
+from mailtwist.config import Config, ConfigError, load_config, parse_duration, write_quickstart
 
 DEFAULT_LOCALSERVE_DIR = "mailtwist-localserve"
 CONFIG_FILE = "mailtwist.toml"
@@ -198,20 +201,329 @@ def cmd_account_password(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-QUEUE_COLUMNS = ("id", "account", "sender", "recipient", "attempts", "next_attempt", "results")
+QUEUE_COLUMNS = (
+    "id",
+    "account",
+    "sender",
+    "recipient",
+    "hold",
+    "attempts",
+    "next_attempt",
+    "future_release_request",
+    "results",
+)
 RETIRED_COLUMNS = ("id", "account", "recipient", "event", "attempts", "last_activity", "results")
 MESSAGE_COLUMNS = ("id", "account", "mailbox", "received", "size", "mail_from", "rcpt_to")
+HOLD_RULE_COLUMNS = ("id", "account", "sender_domain", "recipient_domain")
+SUPPRESSION_COLUMNS = ("base_address", "original_address", "manual", "reason", "created")
+
+#: Path of the running server's endpoint that makes its scheduler look at the queue again.
+WAKE_PATH = "/internal/wake"
+
+
+async def _result(value: Any) -> Any:
+    """The value of a Deferred, a coroutine or a plain value."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
+    """A QueueControl over the CLI's store; ``wake`` only notes that the server should look."""
+    from twisted.internet import reactor
+
+    from mailtwist.queue.control import QueueControl
+
+    offered: dict[str, Any] = {
+        "store": store,
+        "clock": reactor,
+        "wake": lambda: woken.append(True),
+        "hostname": config.hostname.ascii,
+        "dsn_enabled": config.dsn_enabled,
+        "keep_retired_for": lambda account: _keep_retired_for(config, account),
+    }
+    try:
+        from mailtwist.dkim.sign import DKIMSigner
+
+        offered["signer"] = DKIMSigner(config)
+    except ImportError:
+        pass
+    accepted = inspect.signature(QueueControl).parameters
+    return QueueControl(**{k: v for k, v in offered.items() if k in accepted})
+
+
+def _keep_retired_for(config: Config, account: str) -> timedelta:
+    acct = config.accounts.get(account)
+    # spec §4.2: an account that no longer exists keeps retired messages a week.
+    return acct.keep_retired_message_period if acct else timedelta(weeks=1)
+
+
+def _with_control(args: argparse.Namespace, work: Callable[[Config, Any], Any]) -> Any:
+    """Run ``work(config, control)`` on the store, then wake the running server if asked."""
+    woken: list[bool] = []
+    loaded: list[Config] = []
+
+    def run(config: Config, store: Any) -> Any:
+        loaded.append(config)
+        return _result(work(config, _queue_control(config, store, woken)))
+
+    try:
+        result = _with_store(args, run)
+    except ValueError as e:
+        # The control's refusals (bad address, domain, CSV row) and the store's
+        # (SuppressionExists) are ValueErrors with a message for the user.
+        raise CommandError(str(e)) from None
+    if woken and loaded:
+        wake_server(loaded[0])
+    return result
+
+
+def wake_address(config: Config) -> tuple[str, int] | None:
+    """The loopback address and port of the server's http listener, or None.
+
+    Only loopback: the CLI runs next to the server and never talks to other hosts.
+    """
+    listener = config.listener("http")
+    if listener is None:
+        return None
+    for text in listener.addresses:
+        ip = ipaddress.ip_address(text)
+        if ip.is_loopback:
+            return str(ip), listener.port
+        if ip.is_unspecified:
+            return ("::1" if ip.version == 6 else "127.0.0.1"), listener.port
+    return None
+
+
+def wake_server(config: Config, timeout: float = 2.0) -> bool:
+    """Best effort: ask the running server to look at its queue now (True if it answered).
+
+    A server that is not running (connection refused) or answers slowly is not an
+    error: it looks at the queue when it starts or at its next timer.
+    """
+    address = wake_address(config)
+    if address is None:
+        return False
+    connection = http.client.HTTPConnection(address[0], address[1], timeout=timeout)
+    try:
+        connection.request("POST", WAKE_PATH)
+        return connection.getresponse().status < 300
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def parse_cursor(text: str) -> Any:
+    """A keyset cursor as printed after ``next:``: ``<iso time>,<id>``."""
+    from mailtwist.store.records import Cursor
+
+    value, sep, ident = text.rpartition(",")
+    try:
+        if not sep:
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+        number = int(ident)
+    except ValueError:
+        raise CommandError(f"--after {text!r}: expected TIME,ID as printed after 'next:'") from None
+    return Cursor(moment if moment.tzinfo else moment.replace(tzinfo=UTC), number)
+
+
+def format_cursor(cursor: Any) -> str:
+    return f"{cursor.value.isoformat()},{cursor.id}"
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time for --at; without a zone it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"--at {text!r}: expected an ISO time like 2026-12-01T10:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def message_filter(args: argparse.Namespace) -> Any:
+    """The MessageFilter of the command's --id and filter options."""
+    from mailtwist.store.records import MessageFilter
+
+    return MessageFilter(
+        ids=tuple(getattr(args, "id", None) or ()),
+        account=getattr(args, "account", None) or "",
+        sender=getattr(args, "sender", None) or "",
+        recipient=getattr(args, "recipient", None) or "",
+        hold=getattr(args, "hold", None),
+        success=getattr(args, "success", None),
+        event=getattr(args, "event", None) or "",
+    )
+
+
+def _selected(args: argparse.Namespace) -> Any:
+    """The filter of a changing operation; refuses to act on everything by accident."""
+    selection = message_filter(args)
+    from mailtwist.store.records import MessageFilter
+
+    if selection == MessageFilter() and not args.all:
+        raise CommandError("say which messages: --id N..., a filter, or --all")
+    return selection
+
+
+def _print_page(page: Any, columns: Sequence[str], as_json: bool, out: TextIO) -> None:
+    _print_records(page.rows, columns, as_json, out)
+    if page.next is not None:
+        # JSON stays a plain list of rows; the cursor goes to stderr there.
+        target = sys.stderr if as_json else out
+        target.write(f"next: {format_cursor(page.next)}\n")
+
+
+def _listing(args: argparse.Namespace, retired: bool) -> Any:
+    if args.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    after = parse_cursor(args.after) if args.after else None
+    ascending = not args.desc if args.desc is not None else not retired
+    sort = args.sort or ("last_activity" if retired else "next_attempt")
+
+    def work(config: Config, control: Any) -> Any:
+        lister = control.retired_page if retired else control.queue_page
+        return lister(message_filter(args), sort, ascending, after, args.limit)
+
+    return _with_control(args, work)
 
 
 def cmd_queue_list(args: argparse.Namespace, out: TextIO) -> int:
-    records = _with_store(args, lambda config, store: store.list_queue(args.account))
-    _print_records(records, QUEUE_COLUMNS, args.json, out)
+    _print_page(_listing(args, retired=False), QUEUE_COLUMNS, args.json, out)
     return 0
 
 
 def cmd_retired_list(args: argparse.Namespace, out: TextIO) -> int:
-    records = _with_store(args, lambda config, store: store.list_retired(args.account))
-    _print_records(records, RETIRED_COLUMNS, args.json, out)
+    _print_page(_listing(args, retired=True), RETIRED_COLUMNS, args.json, out)
+    return 0
+
+
+def _report_count(args: argparse.Namespace, out: TextIO, what: str, count: int) -> int:
+    if args.json:
+        json.dump({"changed": count}, out)
+        out.write("\n")
+    else:
+        out.write(f"{count} message{'s' if count != 1 else ''} {what}\n")
+    return 0
+
+
+def cmd_queue_change(args: argparse.Namespace, out: TextIO) -> int:
+    """hold, release, drop, fail, reschedule and max-attempts on selected messages."""
+    selection = _selected(args)
+    operation = args.queue_command
+
+    when: datetime | timedelta | None = None
+    if operation == "reschedule":
+        if args.at:
+            when = parse_time(args.at)
+        else:
+            try:
+                # From now on the control's clock.
+                when = parse_duration(args.in_)
+            except ValueError as e:
+                raise CommandError(f"--in: {e}") from None
+
+    def work(config: Config, control: Any) -> Any:
+        if operation == "reschedule":
+            return control.reschedule(selection, when)
+        if operation == "max-attempts":
+            return control.set_max_attempts(selection, args.attempts)
+        return getattr(control, operation)(selection)
+
+    count = _with_control(args, work)
+    done = {
+        "hold": "held",
+        "release": "released",
+        "drop": "dropped",
+        "fail": "failed",
+        "reschedule": "rescheduled",
+        "max-attempts": "changed",
+    }[operation]
+    return _report_count(args, out, done, int(count))
+
+
+def cmd_holdrule(args: argparse.Namespace, out: TextIO) -> int:
+    command = args.holdrule_command
+
+    def work(config: Config, control: Any) -> Any:
+        if command == "add":
+            if args.account and args.account not in config.accounts:
+                raise CommandError(f"account {args.account!r} is not in {config.path}")
+            return control.add_hold_rule(
+                account=args.account or "",
+                sender_domain=args.sender_domain or "",
+                recipient_domain=args.recipient_domain or "",
+            )
+        if command == "remove":
+            return control.remove_hold_rule(args.rule_id)
+        return control.hold_rules()
+
+    result = _with_control(args, work)
+    if command == "add":
+        if args.json:
+            json.dump(record_json(result), out, default=_json_default)
+            out.write("\n")
+        else:
+            out.write(f"hold rule {result.id} added\n")
+    elif command == "remove":
+        if not result:
+            raise CommandError(f"no hold rule with id {args.rule_id}")
+        out.write(f"hold rule {args.rule_id} removed\n")
+    else:
+        _print_records(result, HOLD_RULE_COLUMNS, args.json, out)
+    return 0
+
+
+def cmd_suppression(args: argparse.Namespace, out: TextIO) -> int:
+    command = args.suppression_command
+    text = ""
+    if command == "import":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CommandError(f"{args.file}: cannot read: {e}") from None
+
+    def work(config: Config, control: Any) -> Any:
+        if args.account not in config.accounts:
+            raise CommandError(f"account {args.account!r} is not in {config.path}")
+        if command == "add":
+            return control.add_suppression(
+                args.account, args.address, reason=args.reason or "added through mailtwist cli"
+            )
+        if command == "remove":
+            return control.remove_suppression(args.account, args.address)
+        if command == "check":
+            return control.is_suppressed(args.account, args.address)
+        if command == "export":
+            return control.export_suppressions_csv(args.account)
+        if command == "import":
+            return control.import_suppressions_csv(args.account, text)
+        return control.suppressions(args.account)
+
+    result = _with_control(args, work)
+    if command == "list":
+        _print_records(result, SUPPRESSION_COLUMNS, args.json, out)
+    elif command == "export":
+        out.write(result)
+    elif command == "import":
+        added, skipped = result
+        out.write(f"{added} added, {skipped} already listed\n")
+    elif command == "add":
+        out.write(f"{args.address} suppressed for {args.account}\n")
+    elif command == "remove":
+        if not result:
+            raise CommandError(f"{args.address} is not on the suppression list of {args.account}")
+        out.write(f"{args.address} removed from the suppression list of {args.account}\n")
+    else:
+        listed = bool(result)
+        if args.json:
+            json.dump({"suppressed": listed}, out)
+            out.write("\n")
+        else:
+            out.write(f"{args.address}: {'suppressed' if listed else 'not suppressed'}\n")
     return 0
 
 
@@ -225,6 +537,61 @@ def cmd_messages_list(args: argparse.Namespace, out: TextIO) -> int:
     records = _with_store(args, work)
     _print_records(records, MESSAGE_COLUMNS, args.json, out)
     return 0
+
+
+def cmd_messages_get(args: argparse.Namespace, out: TextIO) -> int:
+    """Write one stored message, raw, to stdout (bytes as stored, CRLF line ends)."""
+
+    async def work(config: Any, store: Any) -> bytes:
+        account = args.account or config.postmaster_account
+        if account not in config.accounts:
+            raise CommandError(f"account {account!r} is not in {config.path}")
+        for message in await store.list_messages(account):
+            if message.id == args.id:
+                data: bytes = await store.message_data(message.data_id)
+                return data
+        raise CommandError(f"account {account!r} has no message {args.id}")
+
+    data = _with_store(args, work)
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None:
+        out.flush()
+        buffer.write(data)
+        buffer.flush()
+    else:
+        out.write(data.decode("utf-8", "replace"))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _add_filters(cmd: argparse.ArgumentParser, retired: bool) -> None:
+    cmd.add_argument("--account", help="only messages of this account")
+    cmd.add_argument("--from", dest="sender", help="sender address contains this text")
+    cmd.add_argument(
+        "--to", dest="recipient", help="recipient address contains this (@domain: a domain)"
+    )
+    if retired:
+        outcome = cmd.add_mutually_exclusive_group()
+        outcome.add_argument(
+            "--success", dest="success", action="store_const", const=True, help="delivered only"
+        )
+        outcome.add_argument(
+            "--failed", dest="success", action="store_const", const=False, help="not delivered"
+        )
+        cmd.add_argument("--event", help="delivered, failed, suppressed or canceled")
+    else:
+        held = cmd.add_mutually_exclusive_group()
+        held.add_argument("--held", dest="hold", action="store_const", const=True)
+        held.add_argument("--not-held", dest="hold", action="store_const", const=False)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -264,20 +631,96 @@ def parser() -> argparse.ArgumentParser:
     where(password)
     password.set_defaults(func=cmd_account_password)
 
-    for name, func, help_text in (
-        ("queue", cmd_queue_list, "list queued messages"),
-        ("retired", cmd_retired_list, "list retired (delivered/failed) messages"),
-        ("messages", cmd_messages_list, "list messages in an account's mailboxes"),
+    messages = sub.add_parser("messages", help="messages in an account's mailboxes")
+    messages_sub = messages.add_subparsers(dest="messages_command", required=True)
+    lister = messages_sub.add_parser("list", help="list messages in an account's mailboxes")
+    where(lister)
+    lister.add_argument("--account", help="only this account")
+    lister.add_argument("--mailbox", help="only this mailbox")
+    lister.add_argument("--json", action="store_true", help="JSON output")
+    lister.set_defaults(func=cmd_messages_list)
+    getter = messages_sub.add_parser("get", help="write one message, raw, to stdout")
+    getter.add_argument("id", type=_positive_int, help="the message id (from messages list)")
+    where(getter)
+    getter.add_argument("--account", help="the account (default: the postmaster account)")
+    getter.set_defaults(func=cmd_messages_get)
+
+    for name, func, sorts, help_text in (
+        ("queue", cmd_queue_list, ("next_attempt", "queued"), "queued messages"),
+        ("retired", cmd_retired_list, ("last_activity", "queued"), "delivered/failed messages"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd_sub = cmd.add_subparsers(dest=f"{name}_command", required=True)
-        lister = cmd_sub.add_parser("list", help=help_text)
+        lister = cmd_sub.add_parser("list", help=f"list {help_text}, a page at a time")
         where(lister)
-        lister.add_argument("--account", help="only this account")
-        if name == "messages":
-            lister.add_argument("--mailbox", help="only this mailbox")
+        _add_filters(lister, retired=name == "retired")
+        lister.add_argument("--sort", choices=sorts, help=f"sort field (default {sorts[0]})")
+        order = lister.add_mutually_exclusive_group()
+        order.add_argument("--desc", action="store_true", default=None, help="newest first")
+        order.add_argument("--asc", dest="desc", action="store_false", help="oldest first")
+        lister.add_argument("--limit", type=_positive_int, default=100, help="rows per page")
+        lister.add_argument("--after", metavar="CURSOR", help="the 'next:' value of a page")
         lister.add_argument("--json", action="store_true", help="JSON output")
         lister.set_defaults(func=func)
+        if name != "queue":
+            continue
+        for op, op_help in (
+            ("hold", "hold messages: no delivery attempts until released"),
+            ("release", "release held messages"),
+            ("drop", "remove messages from the queue without DSN (event canceled)"),
+            ("fail", "fail messages now, with a DSN to the sender (event failed)"),
+            ("reschedule", "set the next delivery attempt"),
+            ("max-attempts", "change the number of attempts (0: default 8)"),
+        ):
+            change = cmd_sub.add_parser(op, help=op_help)
+            where(change)
+            change.add_argument("--id", type=_positive_int, nargs="+", help="message ids")
+            _add_filters(change, retired=False)
+            change.add_argument("--all", action="store_true", help="every queued message")
+            change.add_argument("--json", action="store_true", help="JSON output")
+            if op == "reschedule":
+                when = change.add_mutually_exclusive_group(required=True)
+                when.add_argument("--in", dest="in_", metavar="DURATION", help="from now: 10m, 2h")
+                when.add_argument("--at", metavar="TIME", help="ISO time, UTC without a zone")
+            if op == "max-attempts":
+                change.add_argument("attempts", type=_positive_int)
+            change.set_defaults(func=cmd_queue_change)
+
+    holdrule = sub.add_parser("holdrule", help="rules that hold matching messages")
+    holdrule_sub = holdrule.add_subparsers(dest="holdrule_command", required=True)
+    add = holdrule_sub.add_parser("add", help="hold new and queued messages that match")
+    add.add_argument("--account")
+    add.add_argument("--sender-domain")
+    add.add_argument("--recipient-domain")
+    remove = holdrule_sub.add_parser("remove", help="remove a rule (held messages stay held)")
+    remove.add_argument("rule_id", type=_positive_int, metavar="ID")
+    listing = holdrule_sub.add_parser("list", help="list the hold rules")
+    for cmd in (add, remove, listing):
+        where(cmd)
+        cmd.add_argument("--json", action="store_true", help="JSON output")
+        cmd.set_defaults(func=cmd_holdrule)
+
+    suppression = sub.add_parser("suppression", help="per-account suppression lists")
+    suppression_sub = suppression.add_subparsers(dest="suppression_command", required=True)
+    for op, op_help in (
+        ("list", "list an account's suppressed addresses"),
+        ("add", "suppress an address (and its +/- variants)"),
+        ("remove", "remove an address"),
+        ("check", "whether an address is suppressed"),
+        ("export", "write the list as CSV to stdout"),
+        ("import", "add the addresses of a CSV file (as export writes it)"),
+    ):
+        cmd = suppression_sub.add_parser(op, help=op_help)
+        where(cmd)
+        cmd.add_argument("account")
+        if op in ("add", "remove", "check"):
+            cmd.add_argument("address")
+        if op == "add":
+            cmd.add_argument("--reason", help="why (default: added through mailtwist cli)")
+        if op == "import":
+            cmd.add_argument("file")
+        cmd.add_argument("--json", action="store_true", help="JSON output")
+        cmd.set_defaults(func=cmd_suppression)
     return p
 
 

@@ -20,12 +20,19 @@ from mailtwist.auth.limiter import FailedLoginLimiter
 from mailtwist.auth.password import make_credentials
 from mailtwist.auth.sasl import Authenticator
 from mailtwist.config import Config, ListenerConfig
+from mailtwist.dkim.sign import DKIMSigner
 from mailtwist.metrics import PrometheusMetrics
+from mailtwist.queue.control import QueueControl
 from mailtwist.queue.localdelivery import LocalDeliveryTransport
+from mailtwist.queue.retention import RetiredCleanup
 from mailtwist.queue.scheduler import QueueScheduler
 from mailtwist.smtpserver.factory import ESMTPServerFactory
 from mailtwist.smtpserver.inbound import InboundPolicy
-from mailtwist.smtpserver.submission import SubmissionPolicy
+from mailtwist.smtpserver.submission import (
+    FUTURE_RELEASE_PARAMETERS,
+    SubmissionPolicy,
+    future_release_keyword,
+)
 from mailtwist.store.records import DEFAULT_MAILBOXES
 from mailtwist.store.sqlite import SQLiteStore
 from mailtwist.web.status import StatusPage
@@ -83,6 +90,8 @@ class MailtwistService(Service):
             hostname=config.hostname.ascii,
             simulate=config.localserve,
         )
+        # DSNs to senders are signed for the host's domain, or its parent (issue 3).
+        self.signer = DKIMSigner(config)
         self.scheduler = QueueScheduler(
             store=self.store,
             transport=self.transport,
@@ -91,7 +100,22 @@ class MailtwistService(Service):
             attempt_timeout=config.attempt_timeout,
             keep_retired_for=self._keep_retired_for,
             metrics=self.metrics,
+            hostname=config.hostname.ascii,
+            dsn_enabled=config.dsn_enabled,
+            signer=self.signer,
         )
+        self.control = QueueControl(
+            store=self.store,
+            clock=clock,
+            wake=self.scheduler.queue_changed,
+            in_flight=lambda: self.scheduler.in_flight,
+            outcome_recorded=self.scheduler.outcome_recorded,
+            keep_retired_for=self._keep_retired_for,
+            hostname=config.hostname.ascii,
+            dsn_enabled=config.dsn_enabled,
+            signer=self.signer,
+        )
+        self.cleanup = RetiredCleanup(self.store, clock)
         self.authenticator = Authenticator(
             account_for_login=config.account_for_login,
             credentials_for_account=self.store.credentials,
@@ -126,6 +150,7 @@ class MailtwistService(Service):
             await self.store.ensure_account(account, DEFAULT_MAILBOXES)
         await self._ensure_credentials()
         await self.scheduler.start()
+        self.cleanup.start()
         for listener in self.config.listeners:
             for address in listener.addresses:
                 port = await self._endpoint(listener, address).listen(self._factory(listener))
@@ -158,6 +183,7 @@ class MailtwistService(Service):
         for port in ports:
             await defer.maybeDeferred(port.stopListening)
         await self.scheduler.stop()
+        await self.cleanup.stop()
         await self.store.close()
         log.info("mailtwist stopped")
 
@@ -171,10 +197,12 @@ class MailtwistService(Service):
     def _factory(self, listener: ListenerConfig) -> IProtocolFactory:
         config = self.config
         if listener.kind == "http":
-            return Site(StatusPage(config).app.resource())
+            return Site(StatusPage(config, wake=self.scheduler.queue_changed).app.resource())
         if listener.kind == "metrics":
             return Site(self.metrics.resource())
         tls = tls_options(config)
+        ehlo_keywords: tuple[Callable[[], str], ...] = ()
+        mail_parameters: tuple[str, ...] = ()
         if listener.kind == "smtp":
             policy: Any = InboundPolicy(
                 hostname=config.hostname.ascii,
@@ -190,6 +218,9 @@ class MailtwistService(Service):
                 submit=self.scheduler.submit,
                 clock=self.reactor,
             )
+            # RFC 4865 §3: FUTURERELEASE on submission listeners only (spec §12).
+            ehlo_keywords = (future_release_keyword(self.reactor),)
+            mail_parameters = FUTURE_RELEASE_PARAMETERS
         implicit = listener.kind == "submissions"
         factory = ESMTPServerFactory(
             hostname=config.hostname.ascii,
@@ -207,6 +238,8 @@ class MailtwistService(Service):
             max_connections=config.max_connections,
             idle_timeout=config.idle_timeout,
             metrics=self.metrics,
+            extra_ehlo_keywords=ehlo_keywords,
+            extra_mail_parameters=mail_parameters,
         )
         if implicit:
             if tls is None:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
 import subprocess
 import sys
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from mailtwist.auth.password import verify_password
-from mailtwist.cli import parser
-from mailtwist.config import load_config, write_localserve_config
+from mailtwist.cli import WAKE_PATH, CommandError, parse_cursor, parser, wake_address, wake_server
+from mailtwist.config import ListenerConfig, load_config, write_localserve_config
 from mailtwist.service import DATABASE_FILE
+from mailtwist.store.records import DEFAULT_MAILBOXES, Cursor, NewMessage
 from mailtwist.store.sqlite import SQLiteStore
 from tests.localserve_process import child_env
 
@@ -36,6 +44,45 @@ class ParserTests(SynchronousTestCase):
         """queue/retired/messages list take --dir, --account and --json."""
         args = parser().parse_args(["queue", "list", "--dir", "d", "--account", "a", "--json"])
         self.assertEqual((args.dir, args.account, args.json), ("d", "a", True))
+
+    def test_queue_operations(self) -> None:
+        """Operations take ids or filters; reschedule needs exactly one of --in and --at."""
+        args = parser().parse_args(["queue", "hold", "--id", "1", "2", "--to", "@x.org"])
+        self.assertEqual((args.id, args.recipient, args.all), ([1, 2], "@x.org", False))
+        args = parser().parse_args(["queue", "max-attempts", "3", "--all"])
+        self.assertEqual(args.attempts, 3)
+        for argv in (
+            ["queue", "reschedule", "--all"],
+            ["queue", "reschedule", "--all", "--in", "1m", "--at", "2026-12-01T00:00:00"],
+            ["queue", "hold", "--id", "x"],
+            ["queue", "list", "--held", "--not-held"],
+            ["retired", "list", "--success", "--failed"],
+        ):
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+                parser().parse_args(argv)
+
+    def test_cursor(self) -> None:
+        """A cursor printed after "next:" parses back; anything else is a precise error."""
+        moment = datetime(2026, 11, 28, 4, 0, 0, 123456, tzinfo=UTC)
+        self.assertEqual(parse_cursor(f"{moment.isoformat()},17"), Cursor(moment, 17))
+        for text in ("17", "yesterday,1", "2026-11-28T04:00:00+00:00,x"):
+            self.assertRaises(CommandError, parse_cursor, text)
+
+    def test_wake_address_is_loopback_only(self) -> None:
+        """The server is woken on a loopback address of its http listener, never elsewhere."""
+        directory = Path(self.mktemp())
+        config = load_config(write_localserve_config(directory))
+
+        def with_http(*addresses: str) -> object:
+            return wake_address(
+                replace(config, listeners=(ListenerConfig("http", addresses, 8080),))
+            )
+
+        self.assertEqual(with_http("127.0.0.1"), ("127.0.0.1", 8080))
+        self.assertEqual(with_http("0.0.0.0"), ("127.0.0.1", 8080))
+        self.assertEqual(with_http("192.0.2.1", "::"), ("::1", 8080))
+        self.assertIsNone(with_http("192.0.2.1"))
+        self.assertIsNone(wake_address(replace(config, listeners=())))
 
     def test_config_and_dir_exclude_each_other(self) -> None:
         """Naming both a config file and a localserve directory is a usage error."""
@@ -113,3 +160,153 @@ class PasswordCommandTests(TestCase):
         )
         self.assertEqual(unknown.returncode, 2)
         self.assertIn("nobody", unknown.stderr)
+
+
+class WakeTests(TestCase):
+    """The CLI's best-effort wake reaches a server on loopback and shrugs off a dead one."""
+
+    @defer.inlineCallbacks
+    def test_wake_posts_to_the_http_listener(self):  # type: ignore[no-untyped-def]
+        """wake_server POSTs /internal/wake; without a server it returns False quietly."""
+        from twisted.internet import reactor
+        from twisted.internet.threads import deferToThread
+        from twisted.web.resource import Resource
+        from twisted.web.server import Request, Site
+
+        seen: list[tuple[bytes, bytes]] = []
+
+        class Wake(Resource):
+            isLeaf = True
+
+            def render(self, request: Request) -> bytes:
+                seen.append((request.method, request.path))
+                return b"ok"
+
+        tcp: Any = reactor
+        port = tcp.listenTCP(0, Site(Wake()), interface="127.0.0.1")
+        config = load_config(write_localserve_config(Path(self.mktemp())))
+        listener = ListenerConfig("http", ("127.0.0.1",), port.getHost().port)
+        config = replace(config, listeners=(listener,))
+        self.assertTrue((yield deferToThread(wake_server, config)))
+        self.assertEqual(seen, [(b"POST", WAKE_PATH.encode())])
+        yield port.stopListening()
+        self.assertFalse((yield deferToThread(wake_server, config)))
+
+
+def queued_store(directory: Path) -> defer.Deferred[None]:
+    """A localserve directory whose database holds three queued messages (ids 1-3)."""
+
+    async def fill() -> None:
+        path = write_localserve_config(directory)
+        # No http listener: the commands must not wake whatever listens on its port.
+        http = '[[listeners]]\nkind = "http"\naddresses = ["127.0.0.1"]\nport = 1080\n'
+        text = path.read_text()
+        assert http in text, text
+        path.write_text(text.replace(http, ""))
+        store = SQLiteStore(directory / DATABASE_FILE)
+        await store.start()
+        await store.ensure_account("mailtwist", DEFAULT_MAILBOXES)
+        now = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+        for recipient in ("a@example.com", "b@example.org", "c@example.org"):
+            message = NewMessage(
+                account="mailtwist",
+                sender="mailtwist@localhost",
+                recipients=(recipient,),
+                data=b"From: mailtwist@localhost\r\n\r\nhi\r\n",
+            )
+            await store.enqueue(message, now)
+        await store.close()
+
+    return defer.ensureDeferred(fill())
+
+
+class QueueCommandTests(TestCase):
+    """Queue listings and operations through the command, on a real database."""
+
+    def setUp(self) -> defer.Deferred[None]:  # type: ignore[override]
+        self.directory = Path(self.mktemp())
+        return queued_store(self.directory)
+
+    def cli(self, *arguments: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        result = run(*arguments, "--dir", str(self.directory))
+        self.assertEqual(result.returncode, code, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        return result
+
+    def ids(self, *arguments: str) -> list[int]:
+        rows = json.loads(self.cli("queue", "list", "--json", *arguments).stdout)
+        return [row["id"] for row in rows]
+
+    def test_list_pages_and_filters(self) -> None:
+        """A page ends with its cursor; --after gives the next page; filters select."""
+        first = self.cli("queue", "list", "--limit", "2").stdout.splitlines()
+        self.assertEqual(len(first), 3)
+        self.assertTrue(first[0].startswith("id=1  account='mailtwist'"), first[0])
+        self.assertTrue(first[2].startswith("next: "), first)
+        cursor = first[2].removeprefix("next: ")
+        self.assertEqual(self.ids("--after", cursor), [3])
+        self.assertEqual(self.ids("--to", "@example.org", "--desc"), [3, 2])
+        bad = self.cli("queue", "list", "--after", "nonsense", code=2)
+        self.assertIn("--after 'nonsense'", bad.stderr)
+        self.assertIn("page size", self.cli("queue", "list", "--limit", "5000", code=2).stderr)
+
+    def test_operations(self) -> None:
+        """hold, release, reschedule, max-attempts and drop change what they select."""
+        self.assertIn("say which messages", self.cli("queue", "hold", code=2).stderr)
+        held = self.cli("queue", "hold", "--to", "@example.org", "--json")
+        self.assertEqual(json.loads(held.stdout), {"changed": 2})
+        self.assertEqual(self.ids("--held"), [2, 3])
+        self.assertEqual(self.cli("queue", "release", "--id", "3").stdout, "1 message released\n")
+        self.assertEqual(self.ids("--not-held"), [1, 3])
+        self.cli("queue", "reschedule", "--id", "1", "--at", "2030-01-01T00:00:00Z")
+        self.cli("queue", "max-attempts", "2", "--all")
+        rows = json.loads(self.cli("queue", "list", "--json", "--sort", "queued").stdout)
+        self.assertEqual(rows[0]["next_attempt"], "2030-01-01T00:00:00+00:00")
+        self.assertEqual({row["max_attempts"] for row in rows}, {2})
+        self.assertIn(
+            "--in: ", self.cli("queue", "reschedule", "--all", "--in", "-1m", code=2).stderr
+        )
+        self.cli("queue", "drop", "--id", "2")
+        self.assertEqual(self.ids(), [3, 1])
+
+    def test_hold_rules(self) -> None:
+        """Hold rules are added (holding matches), listed and removed; bad input is named."""
+        added = json.loads(
+            self.cli("holdrule", "add", "--recipient-domain", "Example.COM", "--json").stdout
+        )
+        self.assertEqual(added["recipient_domain"], "example.com")
+        self.assertEqual(self.ids("--held"), [1])
+        rules = json.loads(self.cli("holdrule", "list", "--json").stdout)
+        self.assertEqual([rule["id"] for rule in rules], [added["id"]])
+        bad = self.cli("holdrule", "add", "--sender-domain", "bad domain", code=2)
+        self.assertIn("invalid sender domain 'bad domain'", bad.stderr)
+        self.cli("holdrule", "remove", str(added["id"]))
+        self.assertIn("no hold rule with id", self.cli("holdrule", "remove", "99", code=2).stderr)
+
+    def test_suppressions(self) -> None:
+        """Suppressions are added, checked by base address, exported, removed and imported."""
+        self.cli("suppression", "add", "mailtwist", "X.Y+news@example.com", "--reason", "asked")
+        check = self.cli("suppression", "check", "mailtwist", "xy-other@example.com")
+        self.assertEqual(check.stdout, "xy-other@example.com: suppressed\n")
+        exported = self.cli("suppression", "export", "mailtwist").stdout
+        rows = list(csv.DictReader(io.StringIO(exported)))
+        self.assertEqual(
+            [(r["address"], r["reason"]) for r in rows], [("X.Y+news@example.com", "asked")]
+        )
+        again = self.cli("suppression", "add", "mailtwist", "xy@example.com", code=2)
+        self.assertIn("already on the suppression list", again.stderr)
+        self.cli("suppression", "remove", "mailtwist", "xy@example.com")
+        self.assertEqual(
+            json.loads(self.cli("suppression", "list", "mailtwist", "--json").stdout), []
+        )
+        path = self.directory / "list.csv"
+        path.write_text(exported + "not an address,,,\n")
+        bad = self.cli("suppression", "import", "mailtwist", str(path), code=2)
+        self.assertIn("line 3: invalid address", bad.stderr)
+        path.write_text(exported)
+        self.assertEqual(
+            self.cli("suppression", "import", "mailtwist", str(path)).stdout,
+            "1 added, 0 already listed\n",
+        )
+        for arguments in (("add", "nobody", "a@example.com"), ("add", "mailtwist", "a@")):
+            self.cli("suppression", *arguments, code=2)
