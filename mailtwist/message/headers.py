@@ -47,14 +47,15 @@ class HeaderField:
 def split_message(data: bytes) -> tuple[bytes, bytes]:
     """The header block (all field lines with their line endings) and the body.
 
-    The empty line that separates them (RFC 5322 §2.1) belongs to neither. Raises
-    HeaderError when there is no empty line.
+    The empty line that separates them (RFC 5322 §2.1) belongs to neither. The
+    body is optional (RFC 5322 §3.5): without an empty line the whole message is
+    header, and parse_fields decides whether it is well-formed.
     """
     if data.startswith((b"\r\n", b"\n")):
         return b"", data[data.index(b"\n") + 1 :]
     match = _EMPTY_LINE.search(data)
     if match is None:
-        raise HeaderError("message has no empty line between header and body")
+        return data, b""
     return data[: match.start() + 1], data[match.end() :]
 
 
