@@ -1,0 +1,1 @@
+"""Tests for mailtwist.webapi and its store queries."""
