@@ -35,7 +35,9 @@ from mailtwist.smtpserver.submission import (
 )
 from mailtwist.store.records import DEFAULT_MAILBOXES
 from mailtwist.store.sqlite import SQLiteStore
+from mailtwist.web.root import http_root
 from mailtwist.web.status import StatusPage
+from mailtwist.webapi import make_webapi_resource, webapi_request_factory
 
 log = Logger()
 
@@ -189,6 +191,30 @@ class MailtwistService(Service):
 
     # -- listeners
 
+    def _http_site(self) -> Site:
+        config = self.config
+        status = StatusPage(config, wake=self.scheduler.queue_changed).app.resource()
+        mounts = {}
+        if config.webapi_enabled:
+            mounts[config.webapi_path] = make_webapi_resource(
+                config=config,
+                authenticator=self.authenticator,
+                limiter=self.limiter,
+                store=self.store,
+                submit=self.scheduler.submit,
+                signer=self.signer,
+                clock=self.reactor,
+                # RSA signing of a large message takes milliseconds: off the reactor.
+                run_in_thread=deferToThread,
+            )
+        # Bodies above the message size limit are dropped as they arrive; the webapi
+        # parses its own forms so a bad one gets a JSON error (spec §1.3).
+        return Site(
+            http_root(status, mounts),
+            requestFactory=webapi_request_factory(config.max_message_size),
+            parsePOSTFormSubmission=False,
+        )
+
     def _endpoint(self, listener: ListenerConfig, address: str) -> Any:
         if ":" in address:
             return TCP6ServerEndpoint(self.reactor, listener.port, interface=address)
@@ -197,7 +223,7 @@ class MailtwistService(Service):
     def _factory(self, listener: ListenerConfig) -> IProtocolFactory:
         config = self.config
         if listener.kind == "http":
-            return Site(StatusPage(config, wake=self.scheduler.queue_changed).app.resource())
+            return self._http_site()
         if listener.kind == "metrics":
             return Site(self.metrics.resource())
         tls = tls_options(config)
