@@ -66,12 +66,18 @@ class StatusPage:
             for listener in config.listeners
         )
         mode = "localserve (deliveries simulated)" if config.localserve else "production"
+        webapi = (
+            f'<p>The webapi: <a href="{escape(config.webapi_path)}v0/">'
+            f"{escape(config.webapi_path)}v0/</a>.</p>"
+            if config.webapi_enabled
+            else "<p>The webapi is disabled in the config.</p>"
+        )
         page = (
             "<!doctype html><html><head><meta charset=utf-8><title>mailtwist</title></head>"
             f"<body><h1>mailtwist {escape(__version__)}</h1>"
             f"<p>{escape(config.hostname.unicode)}, {escape(mode)}.</p>"
             "<table><tr><th>listener</th><th>addresses</th><th>port</th></tr>"
             f"{rows}</table>"
-            "<p>The webapi is not served yet.</p></body></html>"
+            f"{webapi}</body></html>"
         )
         return page.encode()
