@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -432,6 +433,50 @@ class ScramSHA256Mechanism(_Mechanism):
         return SASLChallenge(b"v=" + base64.b64encode(server_signature))
 
 
+#: How long a verified password is remembered by ``check_password``: HTTP basic auth
+#: checks on every request, and scrypt costs ~40 ms of CPU a time.
+VERIFIED_FOR = 300.0
+
+#: At most this many remembered passwords; the oldest go first.
+MAX_VERIFIED = 10_000
+
+
+class VerifiedPasswords:
+    """Passwords verified recently, remembered as keyed digests of (stored hash, password).
+
+    Only successes are remembered: a wrong password always pays the full check. A
+    changed password changes the stored hash, so entries for the old one never match
+    again. The digest key is random per process; no password is kept.
+    """
+
+    def __init__(self, clock: IReactorTime, secret: bytes, lifetime: float = VERIFIED_FOR) -> None:
+        self._clock = clock
+        self._secret = secret
+        self._lifetime = lifetime
+        self._expiry: OrderedDict[bytes, float] = OrderedDict()
+
+    def _key(self, credentials: Credentials, password: str) -> bytes:
+        material = credentials.password_hash.encode() + b"\0" + password.encode("utf-8", "replace")
+        return hmac.digest(self._secret, material, "sha256")
+
+    def known(self, credentials: Credentials, password: str) -> bool:
+        key = self._key(credentials, password)
+        expiry = self._expiry.get(key)
+        if expiry is None:
+            return False
+        if expiry <= self._clock.seconds():
+            del self._expiry[key]
+            return False
+        return True
+
+    def remember(self, credentials: Credentials, password: str) -> None:
+        key = self._key(credentials, password)
+        self._expiry.pop(key, None)
+        self._expiry[key] = self._clock.seconds() + self._lifetime
+        while len(self._expiry) > MAX_VERIFIED:
+            self._expiry.popitem(last=False)
+
+
 class Authenticator:
     """Checks logins against stored credentials and starts SASL server mechanisms.
 
@@ -458,6 +503,7 @@ class Authenticator:
         self._random_bytes = random_bytes
         self.dummy = dummy_credentials()
         self._salt_secret = os.urandom(32)
+        self._verified = VerifiedPasswords(clock, os.urandom(32))
 
     def mechanisms(
         self, tls: bool, allow_plaintext: bool, channel_binding: bool = False
@@ -497,17 +543,24 @@ class Authenticator:
         """The account ``login`` authenticates as with ``password``, or None.
 
         Unknown logins are verified against dummy credentials, so they cost the
-        same and answer the same as a wrong password.
+        same and answer the same as a wrong password. A password verified in the
+        last VERIFIED_FOR seconds is accepted without hashing again (HTTP basic auth
+        sends it with every request).
         """
         login = _normalise_login(login)
         d = self.credentials_for_login(login)
 
         def verify(found: tuple[str, Credentials] | None) -> Deferred[str | None]:
+            if found is not None and self._verified.known(found[1], password):
+                return succeed(found[0])
             creds = found[1] if found else self.dummy
             check = self._run_in_thread(verify_password, creds, password)
 
             def decide(ok: bool) -> str | None:
-                return found[0] if (ok and found is not None) else None
+                if ok and found is not None:
+                    self._verified.remember(found[1], password)
+                    return found[0]
+                return None
 
             return check.addCallback(decide)
 

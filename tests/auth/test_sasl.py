@@ -17,6 +17,7 @@ from mailtwist.auth.password import make_credentials
 from mailtwist.auth.sasl import (
     AUTHZID_REFUSED,
     INVALID_CREDENTIALS,
+    VERIFIED_FOR,
     Authenticator,
     IServerMechanism,
     SASLChallenge,
@@ -183,6 +184,25 @@ class AuthenticatorTests(AuthenticatorTestCase):
         d = self.authenticator.check_password("jose\u0301@example.org", "se\u0301same ouvre-toi")
         self.assertEqual(self.successResultOf(d), "jose-account")
         self.assertEqual(self.accounts.looked_up, ["jos\u00e9@example.org"])
+
+    def test_check_password_remembers_success_for_a_while(self) -> None:
+        """A verified password is accepted again without hashing until VERIFIED_FOR has
+        passed; wrong passwords are never remembered; a changed password is hashed anew."""
+        check = self.authenticator.check_password
+        self.assertEqual(self.successResultOf(check("tim", "tanstaaftanstaaf")), "tim-account")
+        self.assertEqual(self.successResultOf(check("tim", "tanstaaftanstaaf")), "tim-account")
+        self.assertEqual(self.runner.calls, ["verify_password"])
+        self.assertIsNone(self.successResultOf(check("tim", "wrong")))
+        self.assertIsNone(self.successResultOf(check("tim", "wrong")))
+        self.assertEqual(len(self.runner.calls), 3)
+        self.clock.advance(VERIFIED_FOR)
+        self.assertEqual(self.successResultOf(check("tim", "tanstaaftanstaaf")), "tim-account")
+        self.assertEqual(len(self.runner.calls), 4)
+        self.accounts.credentials["tim-account"] = make_credentials(
+            "tim-account", "new password", salt=b"salt", scram_iterations=1
+        )
+        self.assertIsNone(self.successResultOf(check("tim", "tanstaaftanstaaf")))
+        self.assertEqual(len(self.runner.calls), 5)
 
     def test_check_password_lookup_error(self) -> None:
         """An error looking up the account fails the Deferred (the protocol says 454)."""
