@@ -90,6 +90,13 @@ class IStore(Interface):
         recipient every record gets ``base_id`` = the first record's id.
         """
 
+    def enqueue_many(messages, now):  # type: ignore[no-untyped-def]
+        """Queue several NewMessages in ONE durable transaction: all or none.
+
+        For one submission split into several messages (a fromid per recipient).
+        Deferred[list[list[QueuedMessage]]], one list per message, in order.
+        """
+
     def queued_message(message_id):  # type: ignore[no-untyped-def]
         """One queued message by id, or None. Deferred[QueuedMessage | None]."""
 
@@ -119,7 +126,8 @@ class IStore(Interface):
     def finish_attempt(message_id, outcome):  # type: ignore[no-untyped-def]
         """Apply an AttemptOutcome in one durable transaction.
 
-        The ``delivering...`` result is replaced by ``outcome.attempt``. Deferred[None].
+        The ``delivering...`` result is replaced by ``outcome.attempt``.
+        Deferred[list[StoredMessage]]: the mailbox messages ``outcome.deliveries`` made.
         """
 
     def recover_interrupted(now):  # type: ignore[no-untyped-def]
@@ -208,6 +216,14 @@ class IStore(Interface):
         """The retired message with this fromid (any account), or None (spec §7.3).
 
         Deferred[RetiredMessage | None].
+        """
+
+    def record_retired_activity(retired_id, attempt, now):  # type: ignore[no-untyped-def]
+        """Append ``attempt`` to a retired message's results and set its last
+        activity to ``now``, in one transaction (spec §7.3: an incoming DSN).
+
+        Deferred[RetiredMessage | None]: the updated record, None when the id is
+        not retired (or was not kept).
         """
 
     def recent_retired_to(account, recipient, exclude_id, limit):  # type: ignore[no-untyped-def]

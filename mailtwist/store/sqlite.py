@@ -586,8 +586,11 @@ def _apply_outcome(
     message: QueuedMessage,
     outcome: AttemptOutcome,
     received: datetime,
-) -> None:
-    """Record an attempt's outcome on a queued message (see IStore.finish_attempt)."""
+) -> list[StoredMessage]:
+    """Record an attempt's outcome on a queued message (see IStore.finish_attempt).
+
+    Returns the mailbox messages the outcome stored.
+    """
     if not isinstance(outcome, AttemptOutcome):
         raise TypeError(f"expected AttemptOutcome, not {outcome!r}")
     results = _replace_delivering(message.results, outcome.attempt)
@@ -596,18 +599,108 @@ def _apply_outcome(
             "UPDATE queue SET results = ?, next_attempt = ? WHERE id = ?",
             (_results_text(results), time_text(outcome.retry_at), message.id),
         )
-    _store_deliveries(connection, outcome.deliveries, received, message.data_id)
+    stored = _store_deliveries(connection, outcome.deliveries, received, message.data_id)
     if outcome.suppression is not None:
         _insert_suppression(connection, outcome.suppression, received, if_absent=True)
     retire = outcome.retire
     if retire is None:
-        return
+        return stored
     connection.execute("DELETE FROM queue WHERE id = ?", (message.id,))
     if retire.keep_until is not None:
         attempt = outcome.attempt
         last_activity = attempt.start + timedelta(seconds=attempt.duration)
         _retire(connection, message, results, retire, last_activity)
     _drop_unreferenced_data(connection, message.data_id)
+    return stored
+
+
+def _enqueue(
+    connection: sqlite3.Connection, message: NewMessage, now: datetime
+) -> list[QueuedMessage]:
+    """Insert one NewMessage: its data once, a queue row per recipient (IStore.enqueue)."""
+    if message.from_id:
+        _check_from_id(connection, message)
+    queued = time_text(now)
+    next_attempt = time_text(message.next_attempt or now)
+    rules = _hold_rules(connection)
+    sender_domain = _recipient_domain(message.sender)
+    holds = [
+        message.hold
+        or any(
+            rule.matches(message.account, sender_domain, _recipient_domain(recipient))
+            for rule in rules
+        )
+        for recipient in message.recipients
+    ]
+    data_id = _insert_data(connection, message.data)
+    ids: list[int] = []
+    base_id = 0
+    for recipient, hold in zip(message.recipients, holds, strict=True):
+        row_id = _insert(
+            connection,
+            "queue",
+            {
+                "base_id": base_id,
+                "queued": queued,
+                "hold": int(hold),
+                "account": message.account,
+                "sender": message.sender,
+                "recipient": recipient,
+                "recipient_domain": _recipient_domain(recipient),
+                "message_id": message.message_id,
+                "subject": message.subject,
+                "size": len(message.data),
+                "next_attempt": next_attempt,
+                "last_attempt": None,
+                "attempts": 0,
+                "max_attempts": message.max_attempts,
+                "results": "[]",
+                "data_id": data_id,
+                "has8bit": int(message.has8bit),
+                "smtputf8": int(message.smtputf8),
+                "future_release_request": message.future_release_request,
+                "require_tls": _require_tls_column(message.require_tls),
+                "from_id": message.from_id,
+                "transport": message.transport,
+                "extra": _extra_text(message.extra),
+                "origin": message.origin,
+            },
+        )
+        ids.append(row_id)
+        if len(message.recipients) > 1 and not base_id:
+            # spec §4.3: every copy of a batch gets the first copy's id.
+            base_id = row_id
+            connection.execute("UPDATE queue SET base_id = ? WHERE id = ?", (base_id, row_id))
+    return [
+        QueuedMessage(
+            id=row_id,
+            base_id=base_id,
+            queued=parse_time(queued),
+            hold=hold,
+            account=message.account,
+            sender=message.sender,
+            recipient=recipient,
+            recipient_domain=_recipient_domain(recipient),
+            message_id=message.message_id,
+            subject=message.subject,
+            size=len(message.data),
+            next_attempt=parse_time(next_attempt),
+            last_attempt=None,
+            attempts=0,
+            max_attempts=message.max_attempts,
+            results=(),
+            data_id=data_id,
+            has8bit=message.has8bit,
+            smtputf8=message.smtputf8,
+            future_release_request=message.future_release_request,
+            require_tls=message.require_tls,
+            from_id=message.from_id,
+            transport=message.transport,
+            extra=message.extra,
+            origin=message.origin,
+        )
+        for row_id, recipient, hold in zip(ids, message.recipients, holds, strict=True)
+    ]
 
 
 def _hold_rules(connection: sqlite3.Connection) -> list[HoldRule]:
@@ -833,92 +926,17 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
     # -- the queue
 
     def enqueue(self, message: NewMessage, now: datetime) -> Deferred[list[QueuedMessage]]:
-        def job(connection: sqlite3.Connection) -> list[QueuedMessage]:
-            if message.from_id:
-                _check_from_id(connection, message)
-            queued = time_text(now)
-            next_attempt = time_text(message.next_attempt or now)
-            rules = _hold_rules(connection)
-            sender_domain = _recipient_domain(message.sender)
-            holds = [
-                message.hold
-                or any(
-                    rule.matches(message.account, sender_domain, _recipient_domain(recipient))
-                    for rule in rules
-                )
-                for recipient in message.recipients
-            ]
-            data_id = _insert_data(connection, message.data)
-            ids: list[int] = []
-            base_id = 0
-            for recipient, hold in zip(message.recipients, holds, strict=True):
-                row_id = _insert(
-                    connection,
-                    "queue",
-                    {
-                        "base_id": base_id,
-                        "queued": queued,
-                        "hold": int(hold),
-                        "account": message.account,
-                        "sender": message.sender,
-                        "recipient": recipient,
-                        "recipient_domain": _recipient_domain(recipient),
-                        "message_id": message.message_id,
-                        "subject": message.subject,
-                        "size": len(message.data),
-                        "next_attempt": next_attempt,
-                        "last_attempt": None,
-                        "attempts": 0,
-                        "max_attempts": message.max_attempts,
-                        "results": "[]",
-                        "data_id": data_id,
-                        "has8bit": int(message.has8bit),
-                        "smtputf8": int(message.smtputf8),
-                        "future_release_request": message.future_release_request,
-                        "require_tls": _require_tls_column(message.require_tls),
-                        "from_id": message.from_id,
-                        "transport": message.transport,
-                        "extra": _extra_text(message.extra),
-                        "origin": message.origin,
-                    },
-                )
-                ids.append(row_id)
-                if len(message.recipients) > 1 and not base_id:
-                    # spec §4.3: every copy of a batch gets the first copy's id.
-                    base_id = row_id
-                    connection.execute(
-                        "UPDATE queue SET base_id = ? WHERE id = ?", (base_id, row_id)
-                    )
-            return [
-                QueuedMessage(
-                    id=row_id,
-                    base_id=base_id,
-                    queued=parse_time(queued),
-                    hold=hold,
-                    account=message.account,
-                    sender=message.sender,
-                    recipient=recipient,
-                    recipient_domain=_recipient_domain(recipient),
-                    message_id=message.message_id,
-                    subject=message.subject,
-                    size=len(message.data),
-                    next_attempt=parse_time(next_attempt),
-                    last_attempt=None,
-                    attempts=0,
-                    max_attempts=message.max_attempts,
-                    results=(),
-                    data_id=data_id,
-                    has8bit=message.has8bit,
-                    smtputf8=message.smtputf8,
-                    future_release_request=message.future_release_request,
-                    require_tls=message.require_tls,
-                    from_id=message.from_id,
-                    transport=message.transport,
-                    extra=message.extra,
-                    origin=message.origin,
-                )
-                for row_id, recipient, hold in zip(ids, message.recipients, holds, strict=True)
-            ]
+        return self._run(lambda connection: _enqueue(connection, message, now))
+
+    def enqueue_many(
+        self, messages: Sequence[NewMessage], now: datetime
+    ) -> Deferred[list[list[QueuedMessage]]]:
+        batch = tuple(messages)
+        if not batch:
+            raise ValueError("enqueue_many needs at least one message")
+
+        def job(connection: sqlite3.Connection) -> list[list[QueuedMessage]]:
+            return [_enqueue(connection, message, now) for message in batch]
 
         return self._run(job)
 
@@ -998,11 +1016,15 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
 
         return self._run(job)
 
-    def finish_attempt(self, message_id: int, outcome: AttemptOutcome) -> Deferred[None]:
+    def finish_attempt(
+        self, message_id: int, outcome: AttemptOutcome
+    ) -> Deferred[list[StoredMessage]]:
         received = self._now()
 
-        def job(connection: sqlite3.Connection) -> None:
-            _apply_outcome(connection, _load_queued(connection, message_id), outcome, received)
+        def job(connection: sqlite3.Connection) -> list[StoredMessage]:
+            return _apply_outcome(
+                connection, _load_queued(connection, message_id), outcome, received
+            )
 
         return self._run(job)
 
@@ -1221,6 +1243,26 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 "SELECT * FROM retired WHERE from_id = ? AND from_id != '' LIMIT 1", (from_id,)
             ).fetchone()
             return None if row is None else _retired_from_row(row)
+
+        return self._run(job)
+
+    def record_retired_activity(
+        self, retired_id: int, attempt: DeliveryAttempt, now: datetime
+    ) -> Deferred[RetiredMessage | None]:
+        def job(connection: sqlite3.Connection) -> RetiredMessage | None:
+            if not isinstance(attempt, DeliveryAttempt):
+                raise TypeError(f"expected DeliveryAttempt, not {attempt!r}")
+            row = connection.execute("SELECT * FROM retired WHERE id = ?", (retired_id,)).fetchone()
+            if row is None:
+                return None
+            retired = _retired_from_row(row)
+            results = (*retired.results, attempt)
+            # spec §7.3 step 3: an incoming message about it is activity on the record.
+            connection.execute(
+                "UPDATE retired SET results = ?, last_activity = ? WHERE id = ?",
+                (_results_text(results), time_text(now), retired_id),
+            )
+            return dataclasses.replace(retired, results=results, last_activity=now)
 
         return self._run(job)
 

@@ -220,6 +220,33 @@ class StoreContractMixin:
         self.assertEqual(other.from_id, "fid3")
         self.assertEqual(len(await self.store.list_queue()), 1)
 
+    async def test_enqueue_many_all_or_nothing(self) -> None:
+        """Several messages queue in one transaction, each with its own records; when one
+        is refused (a reused fromid) none of them is queued."""
+        first, second = await self.store.enqueue_many(
+            [
+                new_message(recipients=("a@example.com",), from_id="one"),
+                new_message(recipients=("b@example.com",), from_id="two"),
+            ],
+            NOW,
+        )
+        self.assertEqual([m.from_id for m in first + second], ["one", "two"])
+        self.assertEqual(len(await self.store.list_queue()), 2)
+        await self.assertFailure(
+            self.store.enqueue_many(
+                [
+                    new_message(recipients=("c@example.com",), from_id="three"),
+                    new_message(recipients=("d@example.com",), from_id="one"),
+                ],
+                NOW,
+            ),
+            ValueError,
+        )
+        self.assertEqual(
+            sorted(m.recipient for m in await self.store.list_queue()),
+            ["a@example.com", "b@example.com"],
+        )
+
     async def test_bad_account_input(self) -> None:
         """An empty account name or a string of mailboxes is refused precisely."""
         await self.assertFailure(self.store.ensure_account("", ("Inbox",)), ValueError)
@@ -356,7 +383,8 @@ class StoreContractMixin:
         self.assertEqual(retired.results, (outcome.attempt,))
 
     async def test_finish_attempt_deliveries(self) -> None:
-        """Outcome deliveries land in mailboxes, created if missing; data None is the message."""
+        """Outcome deliveries land in mailboxes, created if missing; data None is the message;
+        finish_attempt returns the stored messages."""
         [queued] = await self.enqueue(account="sender")
         dsn = b"Subject: delayed\r\n\r\n"
         outcome = retire_outcome(
@@ -366,8 +394,10 @@ class StoreContractMixin:
                 MailboxDelivery(account="sender", mailbox="Inbox", data=dsn, dsn=True),
             ),
         )
-        await self.store.finish_attempt(queued.id, outcome)
+        stored = await self.store.finish_attempt(queued.id, outcome)
         [delivered] = await self.store.list_messages("rcpt", "Inbox")
+        [notice] = await self.store.list_messages("sender")
+        self.assertEqual(stored, [delivered, notice])
         self.assertEqual(delivered.rcpt_to, "a@example.com")
         self.assertEqual(delivered.size, queued.size)
         self.assertEqual(await self.store.message_data(delivered.data_id), new_message().data)
@@ -903,6 +933,28 @@ class StoreContractMixin:
         self.assertIsNone(await self.store.retired_by_from_id(""))
         self.assertIsNone(await self.store.retired_by_from_id("nope"))
         self.assertIsNotNone(await self.store.queued_message(b.id))
+
+    async def test_record_retired_activity(self) -> None:
+        """An incoming DSN's result is appended to a retired record, with its last
+        activity; ids that are queued, unknown or not kept give None."""
+        [a, b, c] = await self.enqueue(recipients=("a@x", "b@x", "c@x"))
+        await self.retire(a, NOW)
+        b_retirement = Retirement(success=False, event="failed", keep_until=None)
+        await self.store.finish_attempt(
+            b.id, AttemptOutcome(DeliveryAttempt(start=NOW), retire=b_retirement)
+        )
+        later = NOW + timedelta(days=2)
+        incoming = DeliveryAttempt(start=later, code=550, secode="1.1", error="incoming message")
+        updated = await self.store.record_retired_activity(a.id, incoming, later)
+        self.assertEqual(updated.last_activity, later)
+        self.assertEqual(updated.results[-1], incoming)
+        self.assertEqual(len(updated.results), 2)
+        [stored] = await self.store.list_retired()
+        self.assertEqual(stored, updated)
+        self.assertIsNone(await self.store.record_retired_activity(b.id, incoming, later))
+        self.assertIsNone(await self.store.record_retired_activity(c.id, incoming, later))
+        self.assertIsNone(await self.store.record_retired_activity(9999, incoming, later))
+        self.assertEqual((await self.store.queued_message(c.id)).results, ())
 
     async def test_recent_retired_to(self) -> None:
         """Latest retired messages to exactly one recipient of one account, newest first."""
