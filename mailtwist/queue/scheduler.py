@@ -30,10 +30,22 @@ from mailtwist.store.records import (
     MailboxDelivery,
     NewMessage,
     QueuedMessage,
+    StoredMessage,
     Suppression,
 )
 
 log = Logger()
+
+
+class Submit(Protocol):
+    """Queues one or more messages durably, in one transaction (QueueScheduler.submit)."""
+
+    def __call__(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]: ...
+
+
+#: Told about every durable outcome: (message, outcome, event, stored mailbox messages).
+#: The webhooks of issue 5 listen here.
+OutcomeListener = Callable[[QueuedMessage, AttemptOutcome, str, Sequence[StoredMessage]], object]
 
 #: Times a failing ``finish_attempt`` is tried again before the scheduler gives up on it.
 FINISH_RETRIES = 3
@@ -224,6 +236,7 @@ class QueueScheduler:
         signer: MessageSigner | None = None,
         make_id: Callable[[], str] | None = None,
         compose_dsn: Callable[..., bytes] = dsn_compose.compose_dsn,
+        on_outcome: OutcomeListener | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1: {concurrency}")
@@ -240,6 +253,7 @@ class QueueScheduler:
         self._random = random if random is not None else Random()
         self._metrics: IMetrics = metrics if metrics is not None else NullMetrics()
         self._store_retry_delay = store_retry_delay
+        self._on_outcome = on_outcome
         self.dsn = DSNWriter(
             hostname=hostname,
             dsn_enabled=dsn_enabled,
@@ -283,11 +297,20 @@ class QueueScheduler:
         self._idle_waiters.append(waiter)
         return waiter
 
-    def submit(self, message: NewMessage) -> Deferred[list[QueuedMessage]]:
-        """Queue a message (one record per recipient) and wake the loop for it."""
+    def submit(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]:
+        """Queue messages (one record per recipient) and wake the loop for them.
+
+        Several messages (one submission split per recipient for fromids) are queued
+        in one transaction: all or none. The records come back in order.
+        """
 
         async def run() -> list[QueuedMessage]:
-            queued: list[QueuedMessage] = await self._store.enqueue(message, self._now())
+            queued: list[QueuedMessage]
+            if len(messages) == 1:
+                queued = await self._store.enqueue(messages[0], self._now())
+            else:
+                batches = await self._store.enqueue_many(messages, self._now())
+                queued = [record for batch in batches for record in batch]
             self._adjust_queue_size(len(queued))
             self.wake()
             return queued
@@ -314,7 +337,7 @@ class QueueScheduler:
 
     def outcome_recorded(self, message: QueuedMessage, outcome: AttemptOutcome, event: str) -> None:
         """Report an outcome applied outside the scheduler (queue control's drop and fail)."""
-        self._outcome_recorded(message, outcome, event)
+        self._outcome_recorded(message, outcome, event, ())
 
     @property
     def in_flight(self) -> frozenset[int]:
@@ -580,9 +603,10 @@ class QueueScheduler:
         return finished + period if period > timedelta(0) else None
 
     async def _record(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
+        stored: Sequence[StoredMessage] = ()
         for attempt in range(FINISH_RETRIES + 1):
             try:
-                await self._store.finish_attempt(message.id, outcome)
+                stored = await self._store.finish_attempt(message.id, outcome) or ()
                 break
             except Exception:
                 log.failure(
@@ -599,19 +623,26 @@ class QueueScheduler:
         if outcome.retire is not None:
             self._adjust_queue_size(-1)
         try:
-            self._outcome_recorded(message, outcome, event)
+            self._outcome_recorded(message, outcome, event, stored)
         except Exception:
             log.failure("outcome hook failed for message {id}", id=message.id)
 
     def _outcome_recorded(
-        self, message: QueuedMessage, outcome: AttemptOutcome, event: str
+        self,
+        message: QueuedMessage,
+        outcome: AttemptOutcome,
+        event: str,
+        stored: Sequence[StoredMessage],
     ) -> None:
-        """After an outcome is durable: metrics and log now, webhooks (issue 5) hook here.
+        """After an outcome is durable: metrics, the log and ``on_outcome`` (webhooks).
 
         ``event`` is "delivered", "failed", "suppressed" or "delayed" (queue control
-        reports "canceled" and admin "failed" through the same name).
+        reports "canceled" and admin "failed" through the same name); ``stored`` are
+        the mailbox messages the outcome made (local deliveries, DSNs).
         """
         self._metrics.delivery(event)
+        if self._on_outcome is not None:
+            self._on_outcome(message, outcome, event, stored)
         log.info(
             "message {id} to {rcpt}: {event} (attempt {n}, code {code}) {error}",
             id=message.id,

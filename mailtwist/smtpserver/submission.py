@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, FirstError, gatherResults, maybeDeferred
+from twisted.internet.defer import Deferred, FirstError, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,6 +28,7 @@ from mailtwist.message.headers import (
     received_protocol,
     split_message,
 )
+from mailtwist.queue.scheduler import Submit
 from mailtwist.smtp.reply import SMTPReply
 from mailtwist.smtpserver._interfaces import Envelope, ISessionPolicy, Session
 from mailtwist.store import FromIDNotUnique
@@ -208,7 +209,7 @@ class SubmissionPolicy:
         *,
         hostname: str,
         directory: SenderDirectory,
-        submit: Callable[[NewMessage], Deferred[list[QueuedMessage]]],
+        submit: Submit,
         clock: IReactorTime,
         make_id: Callable[[], str] | None = None,
         make_fromid: Callable[[], str] | None = None,
@@ -367,13 +368,9 @@ class SubmissionPolicy:
                 messages.append(
                     replace(new, sender=str(sender), recipients=(str(recipient),), from_id=from_id)
                 )
-        # Submitted together so the store can commit them in one batch.
-        submitted = [maybeDeferred(self._submit, m) for m in messages]
-        d: Deferred[list[list[QueuedMessage]]] = gatherResults(submitted, consumeErrors=True)
-        return d.addCallbacks(
-            lambda results: _queued_reply([q for queued in results for q in queued]),
-            _fromid_failure,
-        )
+        # One transaction for all of them: the client gets 250 for all or for none.
+        d: Deferred[list[QueuedMessage]] = maybeDeferred(self._submit, *messages)
+        return d.addCallbacks(_queued_reply, _fromid_failure)
 
     def _check_from_header(self, account: str, values: list[bytes]) -> None:
         if len(values) != 1:

@@ -10,7 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from mailtwist.config.model import Config
-from mailtwist.store.records import NewMessage, QueuedMessage
+from mailtwist.queue.scheduler import Submit
 from mailtwist.webapi._app import (
     Credentials,
     LoginLimiter,
@@ -30,7 +30,7 @@ def make_webapi_resource(
     authenticator: Credentials,
     limiter: LoginLimiter,
     store: Any,
-    submit: Callable[[NewMessage], Deferred[list[QueuedMessage]]],
+    submit: Submit,
     signer: Signer | None,
     clock: IReactorTime,
     run_in_thread: Callable[..., Deferred[Any]] | None = None,

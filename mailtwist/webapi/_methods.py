@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from mailtwist.address import Address, AddressError, base_address, parse_address
 from mailtwist.config.model import Config
 from mailtwist.message.headers import format_date, go_quote
+from mailtwist.queue.scheduler import Submit
 from mailtwist.smtpserver.submission import header_address
 from mailtwist.store import SuppressionExists
 from mailtwist.store.messages import (
@@ -150,7 +151,7 @@ class WebAPIMethods:
         *,
         config: Config,
         store: Any,
-        submit: Callable[[NewMessage], Deferred[list[QueuedMessage]]],
+        submit: Submit,
         signer: Signer | None,
         clock: IReactorTime,
         run_in_thread: Callable[..., Deferred[Any]] | None = None,
@@ -359,8 +360,9 @@ class WebAPIMethods:
             return await self._submit(
                 replace(base, data=self._with_received(data, recipients, context, now, smtputf8))
             )
-        # spec §7.2: a new fromid per recipient, each its own queue message.
-        queued: list[QueuedMessage] = []
+        # spec §7.2: a new fromid per recipient, each its own queue message, all
+        # queued in one transaction so a Send is queued whole or not at all.
+        messages: list[NewMessage] = []
         localpart = sender.localpart.split(separator, 1)[0]
         for _, address in recipients:
             from_id = self._random_id()
@@ -372,8 +374,8 @@ class WebAPIMethods:
                 from_id=from_id,
                 data=self._with_received(data, [("", address)], context, now, smtputf8),
             )
-            queued.extend(await self._submit(new))
-        return queued
+            messages.append(new)
+        return await self._submit(*messages)
 
     def _with_received(
         self,

@@ -201,6 +201,33 @@ class ScheduleTests(SchedulerTestCase):
         self.assertEqual(self.successResultOf(self.store.list_retired()), [])
 
 
+class SubmitManyTests(SchedulerTestCase):
+    def message(self, recipient: str, from_id: str) -> NewMessage:
+        return NewMessage(
+            account="mox",
+            sender=f"mox+{from_id}@localhost",
+            recipients=(recipient,),
+            data=b"Subject: hi\r\n\r\nhi\r\n",
+            from_id=from_id,
+        )
+
+    def test_several_messages_queue_together_or_not_at_all(self) -> None:
+        """submit() of several messages returns all their records in order and delivers
+        them; when one is refused (a reused fromid) none is queued."""
+        scheduler = self.make()
+        queued = self.successResultOf(
+            scheduler.submit(self.message("a@x.example", "f1"), self.message("b@x.example", "f2"))
+        )
+        self.assertEqual([q.recipient for q in queued], ["a@x.example", "b@x.example"])
+        self.assertEqual(self.queue(), [])  # both delivered (into the sender's Inbox)
+        self.failureResultOf(
+            scheduler.submit(self.message("c@x.example", "f3"), self.message("d@x.example", "f1")),
+            ValueError,
+        )
+        retired = self.successResultOf(self.store.list_retired())
+        self.assertEqual(sorted(r.recipient for r in retired), ["a@x.example", "b@x.example"])
+
+
 class TimerTests(SchedulerTestCase):
     def test_idle_has_no_timer(self) -> None:
         """With nothing queued the scheduler sets no timer at all."""

@@ -254,14 +254,11 @@ class AutoSuppressionTests(FeedbackTestCase):
                 test.list_address("mox", "bob@example.org")
                 return super().deliver(message, data)
 
-        class Hooked(QueueScheduler):
-            def _outcome_recorded(
-                self, message: QueuedMessage, outcome: AttemptOutcome, event: str
-            ) -> None:
-                outcomes.append(outcome)
-
-        scheduler = Hooked(
-            store=self.store, transport=ListingTransport(NO_SUCH_USER), clock=self.clock
+        scheduler = QueueScheduler(
+            store=self.store,
+            transport=ListingTransport(NO_SUCH_USER),
+            clock=self.clock,
+            on_outcome=lambda message, outcome, event, stored: outcomes.append(outcome),
         )
         self.successResultOf(scheduler.start())
         self.send(scheduler, "bob@example.org")
@@ -397,22 +394,24 @@ class DSNTests(FeedbackTestCase):
 
 class HookAndMetricsTests(FeedbackTestCase):
     def test_outcome_hook_events(self) -> None:
-        """_outcome_recorded is called once per durable outcome, with its event."""
-        seen: list[tuple[int, str, bool]] = []
+        """on_outcome hears once per durable outcome, with its event and the mailbox
+        messages it stored (here: the DSNs to the sender)."""
+        seen: list[tuple[int, str, bool, list[bool]]] = []
 
-        class Hooked(QueueScheduler):
-            def _outcome_recorded(
-                self, message: QueuedMessage, outcome: AttemptOutcome, event: str
-            ) -> None:
-                super()._outcome_recorded(message, outcome, event)
-                seen.append((message.id, event, outcome.suppression is not None))
+        def on_outcome(
+            message: QueuedMessage, outcome: AttemptOutcome, event: str, stored: Any
+        ) -> None:
+            seen.append(
+                (message.id, event, outcome.suppression is not None, [m.dsn for m in stored])
+            )
 
         self.list_address("mox", "listed@example.org")
-        scheduler = Hooked(
+        scheduler = QueueScheduler(
             store=self.store,
             transport=ScriptedTransport(DELIVERED, BUSY, NO_SUCH_USER),
             clock=self.clock,
             keep_retired_for=lambda account: timedelta(days=1),
+            on_outcome=on_outcome,
         )
         self.successResultOf(scheduler.start())
         a, b, c = (self.send(scheduler, r)[0] for r in ("a@x.org", "b@x.org", "c@x.org"))
@@ -420,10 +419,10 @@ class HookAndMetricsTests(FeedbackTestCase):
         self.assertEqual(
             seen,
             [
-                (a.id, "delivered", False),
-                (b.id, "delayed", False),
-                (c.id, "failed", True),
-                (d.id, "suppressed", False),
+                (a.id, "delivered", False, []),
+                (b.id, "delayed", False, []),
+                (c.id, "failed", True, [True]),
+                (d.id, "suppressed", False, [True]),
             ],
         )
 

@@ -54,15 +54,21 @@ class FakeDirectory:
 
 
 class FakeQueue:
-    """Records submissions; each answer is a Deferred the test fires."""
+    """Records submissions; each call's answer is one Deferred the test fires.
+
+    ``submitted`` lists every message with its call's Deferred; ``calls`` the messages of
+    each call (several for a fromid submission, queued in one transaction).
+    """
 
     def __init__(self) -> None:
         self.submitted: list[tuple[NewMessage, Deferred[list[QueuedMessage]]]] = []
+        self.calls: list[tuple[NewMessage, ...]] = []
 
-    def submit(self, message: NewMessage) -> Deferred[list[QueuedMessage]]:
-        assert isinstance(message, NewMessage)
+    def submit(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]:
+        assert messages and all(isinstance(m, NewMessage) for m in messages)
         d: Deferred[list[QueuedMessage]] = Deferred()
-        self.submitted.append((message, d))
+        self.submitted.extend((m, d) for m in messages)
+        self.calls.append(messages)
         return d
 
 

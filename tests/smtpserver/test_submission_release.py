@@ -197,10 +197,12 @@ class FromIDTestCase(SubmissionPolicyTestCase):
 class FromIDTests(FromIDTestCase):
     def test_generated_per_recipient(self) -> None:
         """A fromid login gets one queued message per recipient, each with its own
-        MAIL FROM localpart+fromid; 250 only once all of them are durable."""
+        MAIL FROM localpart+fromid, all queued in one call (one transaction); 250 once
+        that is durable."""
         d = self.accept(envelope("mjl@mox.example", "a@remote.example", "b@remote.example"))
-        self.assertEqual(len(self.queue.submitted), 2)
+        self.assertEqual([len(call) for call in self.queue.calls], [2])
         (first, d1), (second, d2) = self.queue.submitted
+        self.assertIs(d1, d2)
         self.assertEqual(
             [(m.sender, m.recipients, m.from_id) for m in (first, second)],
             [
@@ -210,9 +212,8 @@ class FromIDTests(FromIDTestCase):
         )
         self.assertEqual(first.data, second.data)
         self.assertEqual(first.origin, "submission")
-        d2.callback([queued(8, second)])
         self.assertNoResult(d)
-        d1.callback([queued(7, first)])
+        d1.callback([queued(7, first), queued(8, second)])
         self.assertEqual(self.successResultOf(d), SMTPReply(250, "2.0.0", "message queued as 7"))
 
     def test_login_compared_as_given(self) -> None:
@@ -256,10 +257,9 @@ class FromIDTests(FromIDTestCase):
         )
 
     def test_other_failure_is_temporary(self) -> None:
-        """Another store failure of one of the messages is 451 4.3.0, logged."""
+        """A store failure is 451 4.3.0, logged, for the whole submission."""
         d = self.accept(envelope("mjl@mox.example", "a@remote.example", "b@remote.example"))
-        self.queue.submitted[0][1].callback([queued(1, self.queue.submitted[0][0])])
-        self.queue.submitted[1][1].errback(OSError("disk"))
+        self.queue.submitted[0][1].errback(OSError("disk"))
         self.assertEqual(self.failureResultOf(d, SMTPReply).value.code, 451)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 

@@ -153,7 +153,7 @@ class Harness:
             authenticator=self.authenticator,
             limiter=self.limiter,
             store=self.store,
-            submit=lambda message: self.submit(message),
+            submit=lambda *messages: self.submit(*messages),
             signer=self.signer,
             clock=self.clock,
         )
@@ -163,10 +163,12 @@ class Harness:
         self.root = root
         self.client = StubTreq(ClientAt(_Root(root), self.host))
 
-    def submit(self, message: NewMessage) -> Deferred[list[QueuedMessage]]:
-        self.submitted.append(message)
+    def submit(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]:
+        """Queue like QueueScheduler.submit: several messages in one transaction."""
+        self.submitted.extend(messages)
         now = datetime.fromtimestamp(self.clock.seconds(), UTC)
-        return self.store.enqueue(message, now)
+        d = self.store.enqueue_many(messages, now)
+        return d.addCallback(lambda batches: [q for batch in batches for q in batch])
 
     def start(
         self,
