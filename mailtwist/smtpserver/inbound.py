@@ -42,7 +42,12 @@ class InboundPolicy:
         clock: IReactorTime,
         catchall_account: str | None = None,
         make_id: Callable[[], str] | None = None,
+        on_stored: Callable[[StoredMessage, bytes], object] | None = None,
     ) -> None:
+        """``on_stored(message, data)`` hears of each message once it is durable
+        (incoming webhooks and DSN matching, issue 5); its failures never reach the client.
+        """
+        self._on_stored = on_stored
         self._hostname = hostname
         self._directory = directory
         self._deliver = deliver
@@ -125,9 +130,18 @@ class InboundPolicy:
             )
             for account, address in recipients.items()
         ]
-        return maybeDeferred(self._deliver, deliveries).addCallbacks(
-            _delivered_reply, temporary_failure, errbackArgs=("delivery",)
-        )
+        d = maybeDeferred(self._deliver, deliveries)
+        d.addCallback(self._tell_stored, message)
+        return d.addCallbacks(_delivered_reply, temporary_failure, errbackArgs=("delivery",))
+
+    def _tell_stored(self, stored: list[StoredMessage], data: bytes) -> list[StoredMessage]:
+        if self._on_stored is not None:
+            for message in stored:
+                try:
+                    self._on_stored(message, data)
+                except Exception:
+                    _log.failure("after storing message {id}", id=message.id)
+        return stored
 
 
 def _delivered_reply(stored: list[StoredMessage]) -> SMTPReply:

@@ -155,6 +155,36 @@ class CatchallTests(InboundPolicyTestCase):
         self.assertEqual(reply.enhanced, "5.7.1")
 
 
+class StoredHookTests(InboundPolicyTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.heard: list[tuple[int, bytes]] = []
+
+        def on_stored(message: StoredMessage, data: bytes) -> None:
+            self.heard.append((message.id, data))
+            if len(self.heard) > 1:
+                raise RuntimeError("a listener failing after the commit")
+
+        self.policy = InboundPolicy(
+            hostname="mail.mox.example",
+            directory=self.directory,
+            deliver=self.store.deliver,
+            clock=self.clock,
+            on_stored=on_stored,
+        )
+
+    def test_told_after_durable_and_failure_contained(self) -> None:
+        """on_stored hears each stored message with the bytes stored, only once durable;
+        a failing listener does not change the 250 the client gets."""
+        d = self.accept(envelope("x@remote.example", "mjl@mox.example", "other@mox.example"))
+        deliveries, answer = self.store.calls[0]
+        self.assertEqual(self.heard, [])
+        answer.callback([stored(x) for x in deliveries])
+        self.assertEqual(self.successResultOf(d), SMTPReply(250, "2.0.0", "message delivered"))
+        self.assertEqual(self.heard, [(1, deliveries[0].data), (1, deliveries[1].data)])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
 class AcceptTests(InboundPolicyTestCase):
     def test_stored(self) -> None:
         """One recipient: stored in Inbox with envelope data and Received, 250 once durable."""
