@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from treq.client import HTTPClient
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
@@ -14,6 +15,8 @@ from twisted.internet.ssl import CertificateOptions, PrivateCertificate
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python.failure import Failure
+from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
 
 from mailtwist.auth.limiter import FailedLoginLimiter
@@ -33,11 +36,15 @@ from mailtwist.smtpserver.submission import (
     SubmissionPolicy,
     future_release_keyword,
 )
-from mailtwist.store.records import DEFAULT_MAILBOXES
+from mailtwist.store._interfaces import AttemptOutcome
+from mailtwist.store.records import DEFAULT_MAILBOXES, QueuedMessage, StoredMessage
 from mailtwist.store.sqlite import SQLiteStore
 from mailtwist.web.root import http_root
 from mailtwist.web.status import StatusPage
 from mailtwist.webapi import make_webapi_resource, webapi_request_factory
+from mailtwist.webhook.inbound import IncomingRouter
+from mailtwist.webhook.queue import WebhookDispatcher
+from mailtwist.webhook.settings import StoredWebhookSettings, defaults_from_accounts
 
 log = Logger()
 
@@ -94,6 +101,21 @@ class MailtwistService(Service):
         )
         # DSNs to senders are signed for the host's domain, or its parent (issue 3).
         self.signer = DKIMSigner(config)
+        # Webhook settings live in the store so changes apply without a restart; the
+        # config file gives each account's starting point (issue 5).
+        self.webhook_settings = StoredWebhookSettings(
+            self.store, defaults_from_accounts(config.accounts)
+        )
+        self.webhooks = WebhookDispatcher(
+            store=self.store,
+            clock=clock,
+            http_client=HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor))),
+            settings=self.webhook_settings,
+            hostname=config.hostname.ascii,
+        )
+        self.router = IncomingRouter(
+            store=self.store, dispatcher=self.webhooks, directory=config, clock=clock
+        )
         self.scheduler = QueueScheduler(
             store=self.store,
             transport=self.transport,
@@ -105,11 +127,12 @@ class MailtwistService(Service):
             hostname=config.hostname.ascii,
             dsn_enabled=config.dsn_enabled,
             signer=self.signer,
+            on_outcome=self._outcome,
         )
         self.control = QueueControl(
             store=self.store,
             clock=clock,
-            wake=self.scheduler.queue_changed,
+            wake=self._wake,
             in_flight=lambda: self.scheduler.in_flight,
             outcome_recorded=self.scheduler.outcome_recorded,
             keep_retired_for=self._keep_retired_for,
@@ -127,6 +150,33 @@ class MailtwistService(Service):
         self.limiter = FailedLoginLimiter(clock)
         self.ports: list[IListeningPort] = []
         self._started: defer.Deferred[None] | None = None
+
+    def _outcome(
+        self,
+        message: QueuedMessage,
+        outcome: AttemptOutcome,
+        event: str,
+        stored: Sequence[StoredMessage],
+    ) -> None:
+        """A durable queue outcome: the outgoing webhook, and incoming ones for local copies."""
+        self.webhooks.outgoing(
+            message, event, outcome.attempt, suppressing=outcome.suppression is not None
+        ).addErrback(_log_failure, "outgoing webhook for message {id}", id=message.id)
+        for copy in stored:
+            self._stored(copy)
+
+    def _stored(self, message: StoredMessage, data: bytes | None = None) -> None:
+        """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3)."""
+        if message.dsn:
+            return  # our own DSNs to the sender are no incoming mail
+        d = self.store.message_data(message.data_id) if data is None else defer.succeed(data)
+        d.addCallback(lambda content: self.router.delivered(message, content))
+        d.addErrback(_log_failure, "incoming webhook for stored message {id}", id=message.id)
+
+    def _wake(self) -> None:
+        """The CLI changed the store: look at the queue and the webhook queue now."""
+        self.scheduler.queue_changed()
+        self.webhooks.kick()
 
     def _keep_retired_for(self, account: str) -> timedelta:
         acct = self.config.accounts.get(account)
@@ -153,6 +203,7 @@ class MailtwistService(Service):
         await self._ensure_credentials()
         await self.scheduler.start()
         self.cleanup.start()
+        await defer.maybeDeferred(self.webhooks.start)
         for listener in self.config.listeners:
             for address in listener.addresses:
                 port = await self._endpoint(listener, address).listen(self._factory(listener))
@@ -186,6 +237,7 @@ class MailtwistService(Service):
             await defer.maybeDeferred(port.stopListening)
         await self.scheduler.stop()
         await self.cleanup.stop()
+        await defer.maybeDeferred(self.webhooks.stop)
         await self.store.close()
         log.info("mailtwist stopped")
 
@@ -193,7 +245,7 @@ class MailtwistService(Service):
 
     def _http_site(self) -> Site:
         config = self.config
-        status = StatusPage(config, wake=self.scheduler.queue_changed).app.resource()
+        status = StatusPage(config, wake=self._wake).app.resource()
         mounts = {}
         if config.webapi_enabled:
             mounts[config.webapi_path] = make_webapi_resource(
@@ -236,6 +288,7 @@ class MailtwistService(Service):
                 deliver=self.store.deliver,
                 clock=self.reactor,
                 catchall_account=config.postmaster_account if config.localserve else None,
+                on_stored=self._stored,
             )
         else:
             policy = SubmissionPolicy(
@@ -272,6 +325,11 @@ class MailtwistService(Service):
                 raise ValueError("a submissions listener needs [tls] in the config")
             return TLSMemoryBIOFactory(tls, False, factory)
         return factory
+
+
+def _log_failure(failure: Failure, what: str, id: int) -> None:
+    """An errback that logs: work after a commit never fails the commit's caller."""
+    log.failure(what, failure, id=id)
 
 
 def _version() -> str:
