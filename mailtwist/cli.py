@@ -1,4 +1,4 @@
-"""The `mailtwist` command: localserve, serve, quickstart, config check and listings."""
+"""The `mailtwist` command: localserve, serve, quickstart, config check, queue and webhook tools."""
 
 from __future__ import annotations
 
@@ -563,6 +563,446 @@ def cmd_messages_get(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# -- webhooks (issue 5 item 6)
+
+#: Most webhooks in one listed page.
+WEBHOOK_PAGE_MAX = 1000
+
+
+def _with_webhooks(
+    args: argparse.Namespace, work: Callable[[Config, Any], Any], wake: bool = False
+) -> Any:
+    """Run ``work(config, store)``; refusals of the webhook modules become CommandErrors.
+
+    With ``wake``, the running server is asked to look at its queues afterwards
+    (its /internal/wake also kicks the webhook dispatcher).
+    """
+    from mailtwist.webhook.control import BadWebhookFilter
+    from mailtwist.webhook.settings import InvalidWebhookSettings
+
+    loaded: list[Config] = []
+
+    def run(config: Config, store: Any) -> Any:
+        loaded.append(config)
+        return _result(work(config, store))
+
+    try:
+        result = _with_store(args, run)
+    except (BadWebhookFilter, InvalidWebhookSettings) as e:
+        raise CommandError(str(e)) from None
+    if wake and loaded:
+        wake_server(loaded[0])
+    return result
+
+
+def _webhook_selection(args: argparse.Namespace) -> Any:
+    """The WebhookFilter of --id, --account, --event and --success/--failed."""
+    from mailtwist.webhook.control import BadWebhookFilter, webhook_filter
+
+    try:
+        return webhook_filter(
+            ids=tuple(getattr(args, "id", None) or ()),
+            account=getattr(args, "account", None) or "",
+            event=getattr(args, "event", None) or "",
+            success=getattr(args, "success", None),
+        )
+    except BadWebhookFilter as e:
+        option = "--event" if "event" in str(e) else "--id"
+        raise CommandError(f"{option}: {e}") from None
+
+
+def _webhook_source(config: Config, store: Any) -> Any:
+    """The settings the server uses: saved in the store, else from the config file."""
+    from mailtwist.webhook.settings import StoredWebhookSettings, defaults_from_accounts
+
+    return StoredWebhookSettings(store, defaults_from_accounts(config.accounts))
+
+
+class _RemovedAccountsKept:
+    """The webhook settings source for cancel: an account no longer in the config
+    keeps its retired webhooks a week (spec §3.6)."""
+
+    def __init__(self, config: Config, store: Any) -> None:
+        self._config = config
+        self._source = _webhook_source(config, store)
+
+    def settings_for(self, account: str) -> Any:
+        d = self._source.settings_for(account)
+        if account in self._config.accounts:
+            return d
+        return d.addCallback(
+            lambda s: dataclasses.replace(s, keep_retired_webhook_period=timedelta(weeks=1))
+        )
+
+
+def _known_account(config: Config, account: str) -> None:
+    if account not in config.accounts:
+        raise CommandError(f"account {account!r} is not in {config.path}")
+
+
+def webhook_json(hook: Any) -> dict[str, Any]:
+    """A pending or retired webhook as JSON; a pending one's Authorization only as
+    whether it is set (spec §3.6 keeps no more for retired ones either)."""
+    value = record_json(hook)
+    value["authorization"] = bool(hook.authorization)
+    return value
+
+
+def cmd_webhook_list(args: argparse.Namespace, out: TextIO) -> int:
+    """Pending (``list``) or retired (``retired``) webhooks, a page at a time."""
+    from mailtwist.webhook import control
+
+    retired = args.webhook_command == "retired"
+    if not 1 <= args.limit <= WEBHOOK_PAGE_MAX:
+        raise CommandError(f"--limit must be between 1 and {WEBHOOK_PAGE_MAX}, not {args.limit}")
+    after = parse_cursor(args.after) if args.after else None
+    selection = _webhook_selection(args)
+
+    def work(config: Config, store: Any) -> Any:
+        lister = control.list_retired if retired else control.list_pending
+        return lister(store, selection, after, args.limit)
+
+    page = _with_webhooks(args, work)
+    if args.json:
+        json.dump([webhook_json(h) for h in page.rows], out, default=_json_default, indent=2)
+        out.write("\n")
+    elif not page.rows:
+        out.write("(none)\n")
+    else:
+        show = control.format_retired if retired else control.format_pending
+        for hook in page.rows:
+            out.write(show(hook) + "\n")
+    if page.next is not None:
+        (sys.stderr if args.json else out).write(f"next: {format_cursor(page.next)}\n")
+    return 0
+
+
+def _report_webhooks(args: argparse.Namespace, out: TextIO, what: str, count: int) -> int:
+    if args.json:
+        json.dump({"changed": count}, out)
+        out.write("\n")
+    else:
+        out.write(f"{count} webhook{'s' if count != 1 else ''} {what}\n")
+    return 0
+
+
+def cmd_webhook_retry(args: argparse.Namespace, out: TextIO) -> int:
+    """Make selected pending webhooks due now."""
+    from mailtwist.webhook import control
+
+    if not args.id and not args.account:
+        raise CommandError("say which webhooks: --id N... or --account A")
+    selection = _webhook_selection(args)
+
+    def work(config: Config, store: Any) -> Any:
+        from twisted.internet import reactor
+
+        return control.retry_now(store, reactor, selection)
+
+    return _report_webhooks(args, out, "due now", int(_with_webhooks(args, work, wake=True)))
+
+
+def cmd_webhook_cancel(args: argparse.Namespace, out: TextIO) -> int:
+    """Remove pending webhooks; kept as retired per the account's period (spec §3.6)."""
+    from mailtwist.webhook import control
+
+    selection = _webhook_selection(args)
+
+    def work(config: Config, store: Any) -> Any:
+        from twisted.internet import reactor
+
+        return control.cancel(store, reactor, _RemovedAccountsKept(config, store), selection)
+
+    return _report_webhooks(args, out, "canceled", int(_with_webhooks(args, work, wake=True)))
+
+
+def cmd_webhook_test(args: argparse.Namespace, out: TextIO) -> int:
+    """POST a sample payload to the account's webhook URL; exit 0 only on HTTP 200."""
+    from mailtwist.webhook import control
+
+    kind = "incoming" if args.incoming else "outgoing"
+
+    async def work(config: Config, store: Any) -> Any:
+        from treq.client import HTTPClient
+        from twisted.internet import reactor
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        _known_account(config, args.account)
+        settings = await _webhook_source(config, store).settings_for(args.account)
+        hook = settings.outgoing if kind == "outgoing" else settings.incoming
+        if hook is None:
+            option = "--outgoing-url" if kind == "outgoing" else "--incoming-url"
+            raise CommandError(
+                f"account {args.account!r} has no {kind} webhook"
+                f" (set one with: mailtwist webhook settings set {args.account} {option} URL)"
+            )
+        # Not persistent: the command ends when the request does.
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        try:
+            response = await control.send_test(
+                HTTPClient(Agent(reactor, pool=pool)),
+                reactor,
+                settings,
+                kind,
+                config.hostname.ascii,
+            )
+        finally:
+            await pool.closeCachedConnections()
+        return hook.url, response
+
+    url, response = _with_webhooks(args, work)
+    body = response.response.decode("utf-8", "replace")
+    if args.json:
+        value = {
+            "url": url,
+            "code": response.code,
+            "duration": response.duration,
+            "success": response.success,
+            "error": response.error,
+            "response": body,
+        }
+        json.dump(value, out)
+        out.write("\n")
+    else:
+        outcome = f"HTTP {response.code}" if response.code else "no response"
+        out.write(f"POST {url}: {outcome} in {response.duration:.3f}s\n")
+        if response.error:
+            out.write(f"error: {response.error}\n")
+        if body:
+            out.write(f"response: {body}\n")
+    return 0 if response.success else 1
+
+
+def _secret_fingerprint(secret: str) -> str:
+    """A secret's name for display: a hash of its key, never the key itself."""
+    import hashlib
+
+    from mailtwist.webhook.settings import secret_key
+
+    return "sha256:" + hashlib.sha256(secret_key(secret)).hexdigest()[:16]
+
+
+def webhook_settings_view(settings: Any, saved: bool) -> dict[str, Any]:
+    """An account's webhook settings for display: Authorization values and secrets masked."""
+    from mailtwist.config import format_duration
+
+    def endpoint(hook: Any) -> dict[str, Any] | None:
+        if hook is None:
+            return None
+        value: dict[str, Any] = {"url": hook.url, "authorization": bool(hook.authorization)}
+        if hasattr(hook, "events"):
+            value["events"] = list(hook.events)
+        return value
+
+    return {
+        "source": "saved" if saved else "config file",
+        "outgoing_webhook": endpoint(settings.outgoing),
+        "incoming_webhook": endpoint(settings.incoming),
+        "keep_retired_webhook_period": format_duration(settings.keep_retired_webhook_period),
+        "webhook_secrets": [_secret_fingerprint(s) for s in settings.secrets],
+    }
+
+
+def _write_settings_view(account: str, view: dict[str, Any], out: TextIO) -> None:
+    out.write(f"account {account} ({view['source']})\n")
+    for kind in ("outgoing", "incoming"):
+        hook = view[f"{kind}_webhook"]
+        if hook is None:
+            out.write(f"{kind} webhook: (none)\n")
+            continue
+        line = f"{kind} webhook: {hook['url']}"
+        line += "  authorization: " + ("(set, hidden)" if hook["authorization"] else "(none)")
+        if kind == "outgoing":
+            line += "  events: " + (",".join(hook["events"]) or "all")
+        out.write(line + "\n")
+    out.write(f"keep retired webhooks: {view['keep_retired_webhook_period']}\n")
+    secrets = view["webhook_secrets"]
+    out.write(
+        "signing secrets: "
+        + (", ".join(f"{i}: {f}" for i, f in enumerate(secrets, 1)) or "(none)")
+        + "\n"
+    )
+
+
+async def _settings_and_source(config: Config, store: Any, account: str) -> tuple[Any, bool]:
+    saved = await store.webhook_settings(account)
+    return await _webhook_source(config, store).settings_for(account), saved is not None
+
+
+def cmd_webhook_settings_show(args: argparse.Namespace, out: TextIO) -> int:
+    async def work(config: Config, store: Any) -> Any:
+        _known_account(config, args.account)
+        return await _settings_and_source(config, store, args.account)
+
+    settings, saved = _with_webhooks(args, work)
+    view = webhook_settings_view(settings, saved)
+    if args.json:
+        json.dump(view, out, indent=2)
+        out.write("\n")
+    else:
+        _write_settings_view(args.account, view, out)
+    return 0
+
+
+class _Option:
+    """Turns a webhook setting's refusal into a CommandError naming the CLI option."""
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        from mailtwist.webhook.settings import InvalidWebhookSettings
+
+        if isinstance(error, InvalidWebhookSettings):
+            # The setting's name comes before ": "; the option replaces it.
+            reason = str(error).partition(": ")[2] or str(error)
+            raise CommandError(f"{self.option}: {reason}") from None
+
+
+def changed_webhook_settings(args: argparse.Namespace, current: Any) -> tuple[Any, str | None]:
+    """The settings after the options of ``webhook settings set``, and a new secret if
+    one was added. Empty URLs remove a webhook, as mox's account page does (spec §10.1)."""
+    from mailtwist.webhook.payload import OUTGOING_EVENTS
+    from mailtwist.webhook.settings import (
+        MAX_SECRETS,
+        IncomingWebhook,
+        OutgoingWebhook,
+        WebhookSettings,
+        check_authorization,
+        check_url,
+        new_secret,
+    )
+
+    outgoing = current.outgoing
+    if args.outgoing_url == "":
+        if args.outgoing_authorization is not None or args.events is not None:
+            raise CommandError("--outgoing-url '' removes the outgoing webhook: nothing to set")
+        outgoing = None
+    elif args.outgoing_url is not None:
+        with _Option("--outgoing-url"):
+            check_url("OutgoingWebhook", args.outgoing_url)
+        outgoing = OutgoingWebhook(
+            args.outgoing_url,
+            outgoing.authorization if outgoing else "",
+            outgoing.events if outgoing else (),
+        )
+    for option, given in (
+        ("--outgoing-authorization", args.outgoing_authorization),
+        ("--events", args.events),
+    ):
+        if given is not None and outgoing is None:
+            raise CommandError(
+                f"{option}: account has no outgoing webhook; give --outgoing-url too"
+            )
+    if args.outgoing_authorization is not None:
+        with _Option("--outgoing-authorization"):
+            check_authorization("OutgoingWebhook", args.outgoing_authorization)
+        outgoing = dataclasses.replace(outgoing, authorization=args.outgoing_authorization)
+    if args.events is not None:
+        events = tuple(e.strip() for e in args.events.split(",") if e.strip())
+        for event in events:
+            # spec §3.4: only the 8 event names.
+            if event not in OUTGOING_EVENTS:
+                raise CommandError(
+                    f"--events: unknown event {event!r}, known: {', '.join(OUTGOING_EVENTS)}"
+                )
+        outgoing = dataclasses.replace(outgoing, events=tuple(dict.fromkeys(events)))
+
+    incoming = current.incoming
+    if args.incoming_url == "":
+        if args.incoming_authorization is not None:
+            raise CommandError("--incoming-url '' removes the incoming webhook: nothing to set")
+        incoming = None
+    elif args.incoming_url is not None:
+        with _Option("--incoming-url"):
+            check_url("IncomingWebhook", args.incoming_url)
+        incoming = IncomingWebhook(args.incoming_url, incoming.authorization if incoming else "")
+    if args.incoming_authorization is not None:
+        if incoming is None:
+            raise CommandError(
+                "--incoming-authorization: account has no incoming webhook; give --incoming-url too"
+            )
+        with _Option("--incoming-authorization"):
+            check_authorization("IncomingWebhook", args.incoming_authorization)
+        incoming = dataclasses.replace(incoming, authorization=args.incoming_authorization)
+
+    period = current.keep_retired_webhook_period
+    if args.keep_retired is not None:
+        try:
+            period = parse_duration(args.keep_retired)
+        except ValueError as e:
+            raise CommandError(f"--keep-retired: {e}") from None
+
+    secrets = list(current.secrets)
+    added = None
+    if args.add_secret:
+        if len(secrets) >= MAX_SECRETS:
+            raise CommandError(
+                f"--add-secret: the account has {MAX_SECRETS} secrets already;"
+                " remove the old one first (--remove-secret N)"
+            )
+        added = new_secret()
+        secrets.append(added)
+    if args.remove_secret is not None:
+        if not 1 <= args.remove_secret <= len(secrets):
+            raise CommandError(
+                f"--remove-secret: no secret {args.remove_secret}; the account has"
+                f" {len(secrets)} (numbered from 1 in 'webhook settings show')"
+            )
+        del secrets[args.remove_secret - 1]
+    # A refusal here names its setting; _with_webhooks reports it as it is.
+    return WebhookSettings(outgoing, incoming, period, tuple(secrets)), added
+
+
+_SETTINGS_OPTIONS = (
+    "outgoing_url",
+    "outgoing_authorization",
+    "events",
+    "incoming_url",
+    "incoming_authorization",
+    "keep_retired",
+    "remove_secret",
+)
+
+
+def cmd_webhook_settings_set(args: argparse.Namespace, out: TextIO) -> int:
+    """Change an account's webhook settings in the store: the server uses them at once."""
+    changes = [name for name in _SETTINGS_OPTIONS if getattr(args, name) is not None]
+    if args.add_secret:
+        changes.append("add_secret")
+    if args.reset and changes:
+        raise CommandError("--reset returns to the config file's settings: give it alone")
+    if not args.reset and not changes:
+        raise CommandError("nothing to change: give an option (see --help) or --reset")
+
+    async def work(config: Config, store: Any) -> Any:
+        _known_account(config, args.account)
+        source = _webhook_source(config, store)
+        added = None
+        if args.reset:
+            await source.save(args.account, None)
+        else:
+            current = await source.settings_for(args.account)
+            settings, added = changed_webhook_settings(args, current)
+            await source.save(args.account, settings)
+        settings, saved = await _settings_and_source(config, store, args.account)
+        return settings, saved, added
+
+    settings, saved, added = _with_webhooks(args, work, wake=True)
+    view = webhook_settings_view(settings, saved)
+    if args.json:
+        json.dump({**view, "new_secret": added}, out, indent=2)
+        out.write("\n")
+        return 0
+    _write_settings_view(args.account, view, out)
+    if added:
+        out.write(f"new signing secret (shown only now; give it to your receiver): {added}\n")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -721,7 +1161,85 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("file")
         cmd.add_argument("--json", action="store_true", help="JSON output")
         cmd.set_defaults(func=cmd_suppression)
+    _add_webhook_commands(sub, where)
     return p
+
+
+def _add_webhook_commands(sub: Any, where: Callable[[argparse.ArgumentParser], None]) -> None:
+    """``mailtwist webhook ...``: the webhook queue and the accounts' webhook settings."""
+    webhook = sub.add_parser("webhook", help="webhook queue and account webhook settings")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    for name, help_text in (
+        ("list", "list pending webhooks by next attempt, a page at a time"),
+        ("retired", "list delivered/failed webhooks, newest first, a page at a time"),
+    ):
+        lister = webhook_sub.add_parser(name, help=help_text)
+        where(lister)
+        lister.add_argument("--id", type=_positive_int, nargs="+", help="only these webhooks")
+        lister.add_argument("--account", help="only webhooks of this account")
+        lister.add_argument("--event", help="incoming, or an outgoing event (delivered, ...)")
+        if name == "retired":
+            outcome = lister.add_mutually_exclusive_group()
+            outcome.add_argument(
+                "--success", dest="success", action="store_const", const=True, help="delivered"
+            )
+            outcome.add_argument(
+                "--failed", dest="success", action="store_const", const=False, help="not delivered"
+            )
+        lister.add_argument("--limit", type=_positive_int, default=100, help="rows per page")
+        lister.add_argument("--after", metavar="CURSOR", help="the 'next:' value of a page")
+        lister.add_argument("--json", action="store_true", help="JSON output")
+        lister.set_defaults(func=cmd_webhook_list)
+
+    retry = webhook_sub.add_parser("retry", help="make pending webhooks due now")
+    where(retry)
+    retry.add_argument("--id", type=_positive_int, nargs="+", help="webhook ids")
+    retry.add_argument("--account", help="every pending webhook of this account")
+    retry.add_argument("--json", action="store_true", help="JSON output")
+    retry.set_defaults(func=cmd_webhook_retry)
+
+    cancel = webhook_sub.add_parser("cancel", help="remove pending webhooks (kept as retired)")
+    where(cancel)
+    cancel.add_argument("--id", type=_positive_int, nargs="+", required=True, help="webhook ids")
+    cancel.add_argument("--json", action="store_true", help="JSON output")
+    cancel.set_defaults(func=cmd_webhook_cancel)
+
+    test = webhook_sub.add_parser("test", help="POST a sample payload to an account's webhook")
+    where(test)
+    test.add_argument("account")
+    test.add_argument(
+        "--incoming", action="store_true", help="the incoming webhook (default: outgoing)"
+    )
+    test.add_argument("--json", action="store_true", help="JSON output")
+    test.set_defaults(func=cmd_webhook_test)
+
+    settings = webhook_sub.add_parser("settings", help="an account's webhook settings")
+    settings_sub = settings.add_subparsers(dest="settings_command", required=True)
+    show = settings_sub.add_parser("show", help="show them (secrets and Authorization masked)")
+    where(show)
+    show.add_argument("account")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    show.set_defaults(func=cmd_webhook_settings_show)
+
+    change = settings_sub.add_parser("set", help="change them; the running server uses them")
+    where(change)
+    change.add_argument("account")
+    change.add_argument("--outgoing-url", metavar="URL", help="http(s) URL; '' removes")
+    change.add_argument("--outgoing-authorization", metavar="VALUE", help="Authorization header")
+    change.add_argument("--events", metavar="E1,E2", help="outgoing events sent; '' for all")
+    change.add_argument("--incoming-url", metavar="URL", help="http(s) URL; '' removes")
+    change.add_argument("--incoming-authorization", metavar="VALUE", help="Authorization header")
+    change.add_argument("--keep-retired", metavar="DURATION", help="keep retired webhooks: 72h")
+    secret = change.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--add-secret", action="store_true", help="add a new signing secret (printed once)"
+    )
+    secret.add_argument(
+        "--remove-secret", type=_positive_int, metavar="N", help="remove secret N (from show)"
+    )
+    change.add_argument("--reset", action="store_true", help="return to the config file's settings")
+    change.add_argument("--json", action="store_true", help="JSON output")
+    change.set_defaults(func=cmd_webhook_settings_set)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,21 @@ class ParserTests(SynchronousTestCase):
         self.assertEqual(with_http("192.0.2.1", "::"), ("::1", 8080))
         self.assertIsNone(with_http("192.0.2.1"))
         self.assertIsNone(wake_address(replace(config, listeners=())))
+
+    def test_webhook_commands(self) -> None:
+        """webhook commands parse as the README shows; cancel needs ids, and a secret is
+        added or removed, not both."""
+        args = parser().parse_args(["webhook", "retired", "--account", "a", "--failed"])
+        self.assertEqual((args.account, args.success, args.limit), ("a", False, 100))
+        args = parser().parse_args(["webhook", "settings", "set", "a", "--events", ""])
+        self.assertEqual((args.account, args.events, args.add_secret), ("a", "", False))
+        for argv in (
+            ["webhook", "cancel"],
+            ["webhook", "settings", "set", "a", "--add-secret", "--remove-secret", "1"],
+            ["webhook", "test"],
+        ):
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+                parser().parse_args(argv)
 
     def test_config_and_dir_exclude_each_other(self) -> None:
         """Naming both a config file and a localserve directory is a usage error."""
@@ -310,3 +325,263 @@ class QueueCommandTests(TestCase):
         )
         for arguments in (("add", "nobody", "a@example.com"), ("add", "mailtwist", "a@")):
             self.cli("suppression", *arguments, code=2)
+
+
+# -- webhooks (issue 5 item 6)
+
+WEBHOOK_AUTHORIZATION = "Bearer hook-token-1234"
+
+
+def webhook_store(directory: Path) -> defer.Deferred[None]:
+    """A localserve directory (no http listener) whose store holds three pending
+    webhooks of account mailtwist: delivered for message 1 (id 1), failed for
+    message 2 (id 2), an incoming one (id 3), and one of an account no longer in
+    the config (id 4), due in that order."""
+    from mailtwist.store.webhooks import NewWebhook
+
+    async def fill() -> None:
+        store = SQLiteStore(directory / DATABASE_FILE)
+        await store.start()
+        now = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+        hooks = (("mailtwist", "delivered", 1), ("mailtwist", "failed", 2), ("mailtwist", "", 0))
+        for minute, (account, event, msg_id) in enumerate((*hooks, ("gone", "failed", 4))):
+            hook = NewWebhook(
+                account=account,
+                url="http://127.0.0.1:9/hooks",
+                payload=b'{"Version":0}',
+                submitted=now,
+                authorization=WEBHOOK_AUTHORIZATION,
+                is_incoming=not event,
+                outgoing_event=event,
+                queue_msg_id=msg_id,
+            )
+            # Due in 2030: "retry now" moves a hook before the others.
+            await store.add_webhook(hook, now.replace(year=2030, minute=minute), None)
+        await store.close()
+
+    return queued_store(directory).addCallback(lambda _: defer.ensureDeferred(fill()))
+
+
+class WebhookCommandTests(TestCase):
+    """`mailtwist webhook` lists, retries and cancels webhooks, and keeps settings."""
+
+    def setUp(self) -> defer.Deferred[None]:  # type: ignore[override]
+        self.directory = Path(self.mktemp())
+        return webhook_store(self.directory)
+
+    def cli(self, *arguments: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        result = run(*arguments, "--dir", str(self.directory))
+        self.assertEqual(result.returncode, code, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        return result
+
+    def ids(self, *arguments: str) -> list[int]:
+        result = self.cli("webhook", *arguments, "--json")
+        self.assertNotIn(WEBHOOK_AUTHORIZATION, result.stdout)
+        return [row["id"] for row in json.loads(result.stdout)]
+
+    def test_list_retry_cancel(self) -> None:
+        """Pending webhooks page by next attempt and filter; retry makes them due; cancel
+        retires them with "canceled by admin"; bad selections are named."""
+        first = self.cli("webhook", "list", "--limit", "2").stdout.splitlines()
+        self.assertTrue(first[0].startswith("1 mailtwist delivered msg=1 attempts=0"), first)
+        self.assertTrue(first[-1].startswith("next: "), first)
+        self.assertEqual(self.ids("list", "--after", first[-1].removeprefix("next: ")), [3, 4])
+        self.assertEqual(self.ids("list", "--event", "incoming"), [3])
+        rows = json.loads(self.cli("webhook", "list", "--json", "--id", "1").stdout)
+        self.assertEqual(rows[0]["authorization"], True)
+        self.assertEqual(rows[0]["payload"], '{"Version":0}')
+
+        retried = self.cli("webhook", "retry", "--id", "3").stdout
+        self.assertEqual(retried, "1 webhook due now\n")
+        self.assertEqual(self.ids("list"), [3, 1, 2, 4])
+        self.assertEqual(
+            self.cli("webhook", "cancel", "--id", "1", "2", "4").stdout, "3 webhooks canceled\n"
+        )
+        self.assertEqual(self.ids("list"), [3])
+        # localserve keeps retired webhooks 72h; a removed account's a week (spec §3.6).
+        self.assertEqual(self.ids("retired", "--failed"), [4, 2, 1])
+        for account, kept in (("gone", timedelta(weeks=1)), ("mailtwist", timedelta(hours=72))):
+            rows = json.loads(self.cli("webhook", "retired", "--json", "--account", account).stdout)
+            last, until = (
+                datetime.fromisoformat(rows[0][k]) for k in ("last_activity", "keep_until")
+            )
+            self.assertEqual(until - last, kept)
+        retired = self.cli("webhook", "retired", "--event", "failed").stdout
+        self.assertIn("canceled by admin", retired)
+        self.assertNotIn(WEBHOOK_AUTHORIZATION, retired)
+
+        self.assertIn("say which webhooks", self.cli("webhook", "retry", code=2).stderr)
+        bad = self.cli("webhook", "list", "--event", "bounced", code=2)
+        self.assertIn("--event: unknown event 'bounced'", bad.stderr)
+        self.assertIn(
+            "--limit must be between", self.cli("webhook", "list", "--limit", "0", code=2).stderr
+        )
+        self.assertIn("--after 'x'", self.cli("webhook", "retired", "--after", "x", code=2).stderr)
+
+    @defer.inlineCallbacks
+    def test_settings_round_trip(self):  # type: ignore[no-untyped-def]
+        """settings set saves what the server reads (StoredWebhookSettings); show masks
+        credentials; --reset returns to the config file; bad input is named."""
+        shown = json.loads(self.cli("webhook", "settings", "show", "mailtwist", "--json").stdout)
+        self.assertEqual(
+            shown,
+            {
+                "source": "config file",
+                "outgoing_webhook": None,
+                "incoming_webhook": None,
+                "keep_retired_webhook_period": "72h",
+                "webhook_secrets": [],
+            },
+        )
+        result = self.cli(
+            "webhook", "settings", "set", "mailtwist",
+            "--outgoing-url", "https://app.example/out",
+            "--outgoing-authorization", WEBHOOK_AUTHORIZATION,
+            "--events", "delivered,failed",
+            "--incoming-url", "http://127.0.0.1:8000/in",
+            "--keep-retired", "1h",
+            "--add-secret",
+        )  # fmt: skip
+        secret = result.stdout.rsplit(": ", 1)[1].strip()
+        self.assertTrue(secret.startswith("whsec_"), result.stdout)
+        self.assertNotIn(WEBHOOK_AUTHORIZATION, result.stdout)
+        self.assertIn("events: delivered,failed", result.stdout)
+
+        shown = self.cli("webhook", "settings", "show", "mailtwist", "--json").stdout
+        for credential in (secret, WEBHOOK_AUTHORIZATION):
+            self.assertNotIn(credential, shown)
+        view = json.loads(shown)
+        self.assertEqual(view["source"], "saved")
+        self.assertEqual(
+            view["outgoing_webhook"],
+            {
+                "url": "https://app.example/out",
+                "authorization": True,
+                "events": ["delivered", "failed"],
+            },
+        )
+        self.assertEqual(
+            view["incoming_webhook"], {"url": "http://127.0.0.1:8000/in", "authorization": False}
+        )
+        self.assertEqual(view["keep_retired_webhook_period"], "1h")
+        self.assertEqual(len(view["webhook_secrets"]), 1)
+
+        saved = yield self.stored()
+        assert saved.outgoing is not None
+        self.assertEqual(saved.outgoing.authorization, WEBHOOK_AUTHORIZATION)
+        self.assertEqual(saved.secrets, (secret,))
+
+        # Rotation: a second secret, then the first removed.
+        self.cli("webhook", "settings", "set", "mailtwist", "--add-secret")
+        third = self.cli("webhook", "settings", "set", "mailtwist", "--add-secret", code=2)
+        self.assertIn("--add-secret: the account has 2 secrets already", third.stderr)
+        self.cli("webhook", "settings", "set", "mailtwist", "--remove-secret", "1")
+        self.assertNotIn(secret, (yield self.stored()).secrets)
+        self.cli(
+            "webhook", "settings", "set", "mailtwist", "--outgoing-url", "", "--events", "", code=2
+        )
+        self.cli("webhook", "settings", "set", "mailtwist", "--outgoing-url", "")
+        view = json.loads(self.cli("webhook", "settings", "show", "mailtwist", "--json").stdout)
+        self.assertIsNone(view["outgoing_webhook"])
+
+        for arguments, message in (
+            (
+                ("--outgoing-url", "ftp://h.example/"),
+                "--outgoing-url: scheme must be http or https",
+            ),
+            (("--events", "failed"), "--events: account has no outgoing webhook"),
+            (
+                ("--incoming-url", "http://h.example/", "--events", "delivered,bounced"),
+                "account has no outgoing webhook",
+            ),
+            (("--incoming-authorization", "x\ty"), "--incoming-authorization: must be one line"),
+            (("--remove-secret", "5"), "--remove-secret: no secret 5; the account has 1"),
+            (("--keep-retired", "soon"), "--keep-retired: invalid duration 'soon'"),
+            (("--reset", "--add-secret"), "--reset returns to the config file's settings"),
+            ((), "nothing to change"),
+        ):
+            bad = self.cli("webhook", "settings", "set", "mailtwist", *arguments, code=2)
+            self.assertIn(message, bad.stderr)
+        self.assertIn("'nobody'", self.cli("webhook", "settings", "show", "nobody", code=2).stderr)
+
+        self.cli("webhook", "settings", "set", "mailtwist", "--reset")
+        view = json.loads(self.cli("webhook", "settings", "show", "mailtwist", "--json").stdout)
+        self.assertEqual(view["source"], "config file")
+
+    def stored(self) -> defer.Deferred[Any]:
+        """The account's settings as the server reads them from the store."""
+        from mailtwist.webhook.settings import StoredWebhookSettings
+
+        async def read() -> Any:
+            store = SQLiteStore(self.directory / DATABASE_FILE)
+            await store.start()
+            try:
+                return await StoredWebhookSettings(store).settings_for("mailtwist")
+            finally:
+                await store.close()
+
+        return defer.ensureDeferred(read())
+
+
+class WebhookTestCommandTests(TestCase):
+    """`mailtwist webhook test` POSTs a sample payload to the configured URL."""
+
+    @defer.inlineCallbacks
+    def test_posts_sample_to_loopback_receiver(self):  # type: ignore[no-untyped-def]
+        """The sample reaches a loopback receiver with mox's headers, Authorization and a
+        signature; a 500 answer exits 1 showing it; a missing webhook exits 2."""
+        from twisted.internet import reactor
+        from twisted.internet.threads import deferToThread
+        from twisted.web.server import Site
+
+        from mailtwist.webhook.settings import (
+            OutgoingWebhook,
+            StoredWebhookSettings,
+            WebhookSettings,
+            new_secret,
+        )
+        from tests.webhook.receiver import WebhookReceiver
+
+        receiver = WebhookReceiver()
+        tcp: Any = reactor
+        port = tcp.listenTCP(0, Site(receiver), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        directory = Path(self.mktemp())
+        yield queued_store(directory)
+        url = f"http://127.0.0.1:{port.getHost().port}/hooks"
+        settings = WebhookSettings(
+            outgoing=OutgoingWebhook(url, WEBHOOK_AUTHORIZATION), secrets=(new_secret(),)
+        )
+        store = SQLiteStore(directory / DATABASE_FILE)
+        yield store.start()
+        yield StoredWebhookSettings(store).save("mailtwist", settings)
+        yield store.close()
+
+        def cli(*arguments: str) -> defer.Deferred[subprocess.CompletedProcess[str]]:
+            # In a thread: this reactor serves the receiver meanwhile.
+            return deferToThread(run, "webhook", "test", *arguments, "--dir", str(directory))
+
+        result = yield cli("mailtwist")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"POST {url}: HTTP 200 in ", result.stdout)
+        self.assertIn("response: ok", result.stdout)
+        [received] = receiver.received
+        self.assertEqual(received.path, "/hooks")
+        self.assertEqual(received.headers["x-mox-webhook-id"], "1")
+        self.assertEqual(received.headers["x-mox-webhook-attempt"], "1")
+        self.assertEqual(received.headers["authorization"], WEBHOOK_AUTHORIZATION)
+        self.assertTrue(received.headers["webhook-signature"].startswith("v1,"))
+        self.assertEqual(json.loads(received.body)["Event"], "delivered")
+
+        receiver.status = 500
+        result = yield cli("mailtwist", "--json")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        answer = json.loads(result.stdout)
+        self.assertEqual((answer["code"], answer["success"]), (500, False))
+        self.assertIn("HTTP status 500", answer["error"])
+
+        result = yield cli("mailtwist", "--incoming")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("account 'mailtwist' has no incoming webhook", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)

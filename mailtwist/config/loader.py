@@ -43,6 +43,14 @@ The file format (TOML), every key and its default::
     max_outgoing_messages_per_day = 1000
     max_first_time_recipients_per_day = 200
     dsn_for_webapi_sends = true         # false: webapi senders get webhooks, no DSNs
+    webhook_secrets = []                # 0-2 "whsec_<base64 of 24-64 bytes>": signing keys
+    [accounts.admin.outgoing_webhook]   # optional; spec §10.1 OutgoingWebhook
+    url = "https://app.example/hooks"   # required in the table; http or https
+    authorization = ""                  # Authorization header value, sent verbatim
+    events = []                         # event names (spec §3.4); empty: all
+    [accounts.admin.incoming_webhook]   # optional; spec §10.1 IncomingWebhook
+    url = "https://app.example/mail"
+    authorization = ""
 
 Unknown keys are errors (they are nearly always typos). Every error is a
 ``ConfigError`` naming the file, the dotted key and the reason.
@@ -75,7 +83,9 @@ from mailtwist.config.model import (
     ConfigError,
     DKIMSelector,
     DomainConfig,
+    IncomingWebhookConfig,
     ListenerConfig,
+    OutgoingWebhookConfig,
 )
 from mailtwist.dkim.keys import ED25519_SHA256, RSA_SHA256, dkim_algorithm
 
@@ -499,6 +509,9 @@ def _read_accounts(top: _Table, domains: dict[str, DomainConfig]) -> dict[str, A
                 "max_first_time_recipients_per_day", 200
             ),
             dsn_for_webapi_sends=table.boolean("dsn_for_webapi_sends", True),
+            outgoing_webhook=_read_outgoing_webhook(table),
+            incoming_webhook=_read_incoming_webhook(table),
+            webhook_secrets=_read_webhook_secrets(table),
         )
         table.finish()
     return accounts
@@ -532,6 +545,82 @@ def _read_fromid_logins(
             raise table.error(where, f"duplicate address {text!r}")
         out.append(address)
     return tuple(out)
+
+
+def _webhook_reason(error: ValueError) -> str:
+    # mailtwist.webhook.settings names its setting before ": "; the config error
+    # names the key instead. Its messages never contain a secret or Authorization.
+    setting, colon, reason = str(error).partition(": ")
+    return reason if colon else setting
+
+
+def _read_webhook_endpoint(table: _Table) -> tuple[str, str]:
+    """The url and authorization of a webhook table, checked as the webhook sender needs."""
+    # Imported here: the webhook package pulls in treq, which config users rarely need.
+    from mailtwist.webhook.settings import check_authorization, check_url
+
+    url = table.string("url")
+    try:
+        check_url("url", url)
+    except ValueError as e:
+        raise table.error("url", _webhook_reason(e)) from None
+    authorization = table.string("authorization", "")
+    try:
+        check_authorization("authorization", authorization)
+    except ValueError as e:
+        raise table.error("authorization", _webhook_reason(e)) from None
+    return url, authorization
+
+
+def _read_outgoing_webhook(account: _Table) -> OutgoingWebhookConfig | None:
+    if "outgoing_webhook" not in account.data:
+        account.seen.add("outgoing_webhook")
+        return None
+    from mailtwist.webhook.payload import OUTGOING_EVENTS
+
+    table = account.table("outgoing_webhook")
+    url, authorization = _read_webhook_endpoint(table)
+    events = table.strings("events", [])
+    for i, event in enumerate(events):
+        # spec §3.4, §10.1: only the 8 event names are allowed.
+        if event not in OUTGOING_EVENTS:
+            raise table.error(
+                ("events", i), f"unknown event {event!r}, known: {', '.join(OUTGOING_EVENTS)}"
+            )
+        if event in events[:i]:
+            raise table.error(("events", i), f"duplicate event {event!r}")
+    table.finish()
+    return OutgoingWebhookConfig(url=url, authorization=authorization, events=tuple(events))
+
+
+def _read_incoming_webhook(account: _Table) -> IncomingWebhookConfig | None:
+    if "incoming_webhook" not in account.data:
+        account.seen.add("incoming_webhook")
+        return None
+    table = account.table("incoming_webhook")
+    url, authorization = _read_webhook_endpoint(table)
+    table.finish()
+    return IncomingWebhookConfig(url=url, authorization=authorization)
+
+
+def _read_webhook_secrets(account: _Table) -> tuple[str, ...]:
+    from mailtwist.webhook.settings import MAX_SECRETS, secret_key
+
+    secrets = account.strings("webhook_secrets", [])
+    if len(secrets) > MAX_SECRETS:
+        raise account.error(
+            "webhook_secrets",
+            f"at most {MAX_SECRETS} secrets (the current one and the one being rotated out),"
+            f" not {len(secrets)}",
+        )
+    for i, secret in enumerate(secrets):
+        try:
+            secret_key(secret)
+        except ValueError as e:
+            raise account.error(("webhook_secrets", i), _webhook_reason(e)) from None
+        if secret in secrets[:i]:
+            raise account.error(("webhook_secrets", i), "the same secret twice")
+    return tuple(secrets)
 
 
 __all__ = ["key_name", "load_config"]

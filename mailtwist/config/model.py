@@ -79,6 +79,25 @@ class DomainConfig:
 
 
 @dataclass(frozen=True)
+class OutgoingWebhookConfig:
+    """Where an account's outgoing-delivery events go (spec §10.1 OutgoingWebhook)."""
+
+    url: str
+    #: The Authorization header value, verbatim; a credential, so not in reprs.
+    authorization: str = field(default="", repr=False)
+    #: Event names sent (spec §3.4); empty means all.
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IncomingWebhookConfig:
+    """Where an account's incoming-delivery events go (spec §10.1 IncomingWebhook)."""
+
+    url: str
+    authorization: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     """An account: its addresses and the options of spec §10.1."""
 
@@ -93,6 +112,11 @@ class AccountConfig:
     #: False: no DSNs to the sender for messages sent through the webapi; the
     #: application learns the outcome from its webhooks instead (issue 3).
     dsn_for_webapi_sends: bool = True
+    outgoing_webhook: OutgoingWebhookConfig | None = None
+    incoming_webhook: IncomingWebhookConfig | None = None
+    #: Standard Webhooks secrets (``whsec_<base64>``), zero to two for rotation;
+    #: credentials, so not in reprs.
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -226,5 +250,7 @@ __all__ = [
     "ConfigError",
     "DKIMSelector",
     "DomainConfig",
+    "IncomingWebhookConfig",
     "ListenerConfig",
+    "OutgoingWebhookConfig",
 ]

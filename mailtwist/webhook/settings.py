@@ -213,13 +213,25 @@ class WebhookSettings:
 def defaults_from_accounts(accounts: Mapping[str, Any]) -> dict[str, WebhookSettings]:
     """Settings of each config-file account (AccountConfig), for StoredWebhookSettings.
 
-    The config file has KeepRetiredWebhookPeriod; webhook URLs and secrets are
-    set at run time (CLI, account page) and kept in the store.
+    The config file's webhooks, secrets and KeepRetiredWebhookPeriod (already
+    validated by the config loader); settings saved at run time (CLI, account
+    page) replace them as a whole.
     """
-    return {
-        name: WebhookSettings(keep_retired_webhook_period=account.keep_retired_webhook_period)
-        for name, account in accounts.items()
-    }
+    defaults: dict[str, WebhookSettings] = {}
+    for name, account in accounts.items():
+        outgoing = getattr(account, "outgoing_webhook", None)
+        incoming = getattr(account, "incoming_webhook", None)
+        defaults[name] = WebhookSettings(
+            outgoing=None
+            if outgoing is None
+            else OutgoingWebhook(outgoing.url, outgoing.authorization, tuple(outgoing.events)),
+            incoming=None
+            if incoming is None
+            else IncomingWebhook(incoming.url, incoming.authorization),
+            keep_retired_webhook_period=account.keep_retired_webhook_period,
+            secrets=tuple(getattr(account, "webhook_secrets", ())),
+        )
+    return defaults
 
 
 class ISettingsStore(Protocol):
