@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -469,34 +470,38 @@ def _needs_quoted_printable(body: bytes) -> bool:
     )
 
 
+#: Bytes quoted-printable must escape (RFC 2045 §6.7 rules 1-3): all but printable
+#: ASCII without "=", space and tab.
+_QP_UNSAFE = re.compile(rb"[^\x21-\x3c\x3e-\x7e \t]")
+
+
+def _qp_escape(match: re.Match[bytes]) -> bytes:
+    return b"=%02X" % match.group()[0]
+
+
 def _quoted_printable(body: bytes) -> bytes:
     """RFC 2045 §6.7 quoted-printable of CRLF-separated text, lines of at most 76 characters."""
     out: list[bytes] = []
     lines = body.split(b"\r\n")
-    for number, line in enumerate(lines):
-        if number == len(lines) - 1 and not line:
-            break
-        tokens = []
-        for position, byte in enumerate(line):
-            trailing = position == len(line) - 1
-            # Rule (2): printable ASCII except "="; rule (3): space and tab, except at
-            # the end of a line where they would be lost.
-            if (33 <= byte <= 126 and byte != 61) or (byte in (9, 32) and not trailing):
-                tokens.append(bytes([byte]))
-            else:
-                tokens.append(b"=%02X" % byte)
-        length = 0
-        encoded = bytearray()
-        for index, token in enumerate(tokens):
-            last = index == len(tokens) - 1
-            limit = _ENCODED_LINE if last else _ENCODED_LINE - 1
-            if length + len(token) > limit:
-                # Rule (5): a soft line break "=" keeps each line within 76 characters.
-                encoded += b"=\r\n"
-                length = 0
-            encoded += token
-            length += len(token)
-        out.append(bytes(encoded) + b"\r\n")
+    if not lines[-1]:
+        lines.pop()
+    for line in lines:
+        encoded = _QP_UNSAFE.sub(_qp_escape, line[:-1])
+        if line:
+            # Rule (3): a space or tab ending a line would be lost in transport.
+            last = line[-1]
+            encoded += bytes([last]) if 33 <= last <= 126 and last != 61 else b"=%02X" % last
+        while len(encoded) > _ENCODED_LINE:
+            # Rule (5): a soft line break "=" keeps each line within 76 characters,
+            # never inside an "=XX" escape.
+            cut = _ENCODED_LINE - 1
+            if encoded[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif encoded[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            out.append(encoded[:cut] + b"=\r\n")
+            encoded = encoded[cut:]
+        out.append(encoded + b"\r\n")
     return b"".join(out)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import types
@@ -105,7 +106,9 @@ def format_time(moment: datetime | None) -> str | None:
     return f"{text}{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations is costly and the record types never change.
     return typing.get_type_hints(cls)
 
 

@@ -19,6 +19,7 @@ from mailtwist.message.compose import (
     ComposeError,
     Composition,
     NameAddress,
+    _quoted_printable,
     attachment_from_base64,
     compose_message,
     format_message_date,
@@ -589,6 +590,21 @@ class TextPartTests(SynchronousTestCase):
         self.assertEqual(
             parse_message(message).text, expected.replace("\n", "\r\n").replace("\r\n", "\n")
         )
+
+
+class QuotedPrintableTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=400))
+    def test_round_trip_and_line_length(self, raw: bytes) -> None:
+        """Quoted-printable of any CRLF text decodes back to it and no line passes 76
+        characters (RFC 2045 §6.7)."""
+        body = raw.replace(b"\r", b"").replace(b"\n", b"\r\n")
+        encoded = _quoted_printable(body)
+        self.assertTrue(all(len(line) <= 76 for line in encoded.split(b"\r\n")))
+        expected = body.replace(b"\r\n", b"\n")
+        if expected and not expected.endswith(b"\n"):
+            expected += b"\n"
+        self.assertEqual(quopri.decodestring(encoded.replace(b"\r\n", b"\n")), expected)
 
 
 class MimeStructureTests(SynchronousTestCase):
