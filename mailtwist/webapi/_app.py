@@ -308,8 +308,14 @@ class WebAPI:
             idempotency_key=key.decode("utf-8", "replace") if key is not None else "",
             request_text=text,
         )
-        d = maybeDeferred(getattr(self._methods, name), record, context)
-        return d.addCallbacks(self._result, self._method_failed)
+        work = maybeDeferred(getattr(self._methods, name), record, context)
+        work.addCallbacks(self._result, self._method_failed)
+        # Klein cancels the answer when the client hangs up; the method itself must
+        # not stop half-way (a Send may be queued already): it finishes, and only its
+        # answer goes nowhere.
+        answer: Deferred[Any] = Deferred()
+        work.chainDeferred(answer)
+        return answer
 
     def _request_text(self, request: IRequest, body: bytes) -> tuple[str, tuple[Upload, ...]]:
         header = request.getHeader(b"content-type")
