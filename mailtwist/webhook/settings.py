@@ -242,6 +242,11 @@ class ISettingsStore(Protocol):
     def set_webhook_settings(self, account: str, settings: str | None) -> Deferred[None]: ...
 
 
+#: An account no longer in the config: no webhooks, and the hooks it still had queued
+#: are kept a week once retired (spec §3.6).
+_GONE_ACCOUNT = WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1))
+
+
 class StoredWebhookSettings:
     """Webhook settings read from the store on each use, so changes apply without restart.
 
@@ -260,7 +265,7 @@ class StoredWebhookSettings:
 
         def parse(text: str | None) -> WebhookSettings:
             if text is None:
-                return self._defaults.get(account, WebhookSettings())
+                return self._defaults.get(account, _GONE_ACCOUNT)
             return WebhookSettings.from_json(text)
 
         return self._store.webhook_settings(account).addCallback(parse)

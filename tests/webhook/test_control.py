@@ -90,17 +90,18 @@ class ControlTests(SynchronousTestCase):
         self.assertEqual(hook.next_attempt, NOW)
 
     def test_cancel(self) -> None:
-        """Cancel removes hooks; kept per account period with "canceled by admin"."""
+        """Cancel removes hooks; kept per account period with "canceled by admin" (a week
+        for an account that is not configured, spec §3.6)."""
         count = self.successResultOf(
             control.cancel(self.store, self.clock, self.settings, WebhookFilter())
         )
         self.assertEqual(count, 4)
         self.assertEqual(self.successResultOf(self.store.webhook_count()), 0)
         page = self.successResultOf(control.list_retired(self.store, WebhookFilter()))
-        # "other" keeps no retired webhooks.
-        self.assertEqual({h.account for h in page.rows}, {"mox"})
-        self.assertEqual(len(page.rows), 3)
-        hook = page.rows[0]
+        self.assertEqual(len(page.rows), 4)
+        [gone] = [h for h in page.rows if h.account == "other"]
+        self.assertEqual(gone.keep_until, NOW + timedelta(weeks=1))
+        hook = next(h for h in page.rows if h.account == "mox")
         self.assertEqual(hook.results[-1].error, control.CANCELED_BY_ADMIN)
         self.assertEqual(hook.keep_until, NOW + timedelta(days=2))
         self.assertIn("failed", control.format_retired(hook))

@@ -114,11 +114,15 @@ class StoredSettingsTests(SynchronousTestCase):
     """StoredWebhookSettings reads the store each time, so saved changes apply at once."""
 
     def test_defaults_then_saved(self) -> None:
-        """Config defaults apply until the account saves settings; None restores them."""
+        """Config defaults apply until the account saves settings; None restores them; an
+        account not in the config has no webhooks and keeps retired ones a week."""
         default = WebhookSettings(incoming=IncomingWebhook("http://h.example/default"))
         source = StoredWebhookSettings(FakeSettingsStore(), {"mox": default})
         self.assertEqual(self.successResultOf(source.settings_for("mox")), default)
-        self.assertEqual(self.successResultOf(source.settings_for("other")), WebhookSettings())
+        self.assertEqual(
+            self.successResultOf(source.settings_for("other")),
+            WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1)),
+        )
         saved = WebhookSettings(outgoing=OutgoingWebhook("http://h.example/new"))
         source.save("mox", saved)
         self.assertEqual(self.successResultOf(source.settings_for("mox")), saved)
