@@ -232,30 +232,18 @@ def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
     """A QueueControl over the CLI's store; ``wake`` only notes that the server should look."""
     from twisted.internet import reactor
 
+    from mailtwist.dkim.sign import DKIMSigner
     from mailtwist.queue.control import QueueControl
 
-    offered: dict[str, Any] = {
-        "store": store,
-        "clock": reactor,
-        "wake": lambda: woken.append(True),
-        "hostname": config.hostname.ascii,
-        "dsn_enabled": config.dsn_enabled,
-        "keep_retired_for": lambda account: _keep_retired_for(config, account),
-    }
-    try:
-        from mailtwist.dkim.sign import DKIMSigner
-
-        offered["signer"] = DKIMSigner(config)
-    except ImportError:
-        pass
-    accepted = inspect.signature(QueueControl).parameters
-    return QueueControl(**{k: v for k, v in offered.items() if k in accepted})
-
-
-def _keep_retired_for(config: Config, account: str) -> timedelta:
-    acct = config.accounts.get(account)
-    # spec §4.2: an account that no longer exists keeps retired messages a week.
-    return acct.keep_retired_message_period if acct else timedelta(weeks=1)
+    return QueueControl(
+        store=store,
+        clock=reactor,
+        wake=lambda: woken.append(True),
+        hostname=config.hostname.ascii,
+        dsn_enabled=config.dsn_enabled,
+        keep_retired_for=config.retired_message_period,
+        signer=DKIMSigner(config),
+    )
 
 
 def _with_control(args: argparse.Namespace, work: Callable[[Config, Any], Any]) -> Any:
@@ -618,23 +606,6 @@ def _webhook_source(config: Config, store: Any) -> Any:
     return StoredWebhookSettings(store, defaults_from_accounts(config.accounts))
 
 
-class _RemovedAccountsKept:
-    """The webhook settings source for cancel: an account no longer in the config
-    keeps its retired webhooks a week (spec §3.6)."""
-
-    def __init__(self, config: Config, store: Any) -> None:
-        self._config = config
-        self._source = _webhook_source(config, store)
-
-    def settings_for(self, account: str) -> Any:
-        d = self._source.settings_for(account)
-        if account in self._config.accounts:
-            return d
-        return d.addCallback(
-            lambda s: dataclasses.replace(s, keep_retired_webhook_period=timedelta(weeks=1))
-        )
-
-
 def _known_account(config: Config, account: str) -> None:
     if account not in config.accounts:
         raise CommandError(f"account {account!r} is not in {config.path}")
@@ -711,7 +682,7 @@ def cmd_webhook_cancel(args: argparse.Namespace, out: TextIO) -> int:
     def work(config: Config, store: Any) -> Any:
         from twisted.internet import reactor
 
-        return control.cancel(store, reactor, _RemovedAccountsKept(config, store), selection)
+        return control.cancel(store, reactor, _webhook_source(config, store), selection)
 
     return _report_webhooks(args, out, "canceled", int(_with_webhooks(args, work, wake=True)))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 from treq.client import HTTPClient
@@ -122,7 +121,7 @@ class MailtwistService(Service):
             clock=clock,
             concurrency=config.queue_concurrency,
             attempt_timeout=config.attempt_timeout,
-            keep_retired_for=self._keep_retired_for,
+            keep_retired_for=config.retired_message_period,
             metrics=self.metrics,
             hostname=config.hostname.ascii,
             dsn_enabled=config.dsn_enabled,
@@ -135,7 +134,7 @@ class MailtwistService(Service):
             wake=self._wake,
             in_flight=lambda: self.scheduler.in_flight,
             outcome_recorded=self.scheduler.outcome_recorded,
-            keep_retired_for=self._keep_retired_for,
+            keep_retired_for=config.retired_message_period,
             hostname=config.hostname.ascii,
             dsn_enabled=config.dsn_enabled,
             signer=self.signer,
@@ -177,11 +176,6 @@ class MailtwistService(Service):
         """The CLI changed the store: look at the queue and the webhook queue now."""
         self.scheduler.queue_changed()
         self.webhooks.kick()
-
-    def _keep_retired_for(self, account: str) -> timedelta:
-        acct = self.config.accounts.get(account)
-        # spec §4.2: an account that no longer exists keeps retired messages a week.
-        return acct.keep_retired_message_period if acct else timedelta(weeks=1)
 
     # -- start and stop
 

@@ -233,6 +233,14 @@ class Config:
             return True
         return acct.dsn_for_webapi_sends
 
+    def retired_message_period(self, account: str) -> timedelta:
+        """How long the account's retired messages are kept (0: not at all).
+
+        spec §4.2: an account that is no longer configured keeps them a week.
+        """
+        acct = self.accounts.get(account)
+        return acct.keep_retired_message_period if acct else timedelta(weeks=1)
+
     def account_for_login(self, login: str) -> str | None:
         """The account of a login name (an address), or None, also on bad syntax."""
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -49,6 +50,16 @@ def _config(**overrides: object) -> Config:
 
 
 class LookupTests(SynchronousTestCase):
+    def test_retired_message_period(self) -> None:
+        """A configured account keeps retired messages its own period; an account no
+        longer configured keeps them a week (spec §4.2)."""
+        config = _config()
+        self.assertEqual(
+            config.retired_message_period("admin"),
+            config.accounts["admin"].keep_retired_message_period,
+        )
+        self.assertEqual(config.retired_message_period("gone"), timedelta(weeks=1))
+
     def test_account_for_address(self) -> None:
         """Exact addresses and their catchall variants find the account, any case."""
         config = _config()
