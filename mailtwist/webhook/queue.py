@@ -450,11 +450,17 @@ class WebhookDispatcher:
             done.callback(None)
             self._kick()
 
+        def failed(failure: Failure, hook_id: int) -> None:
+            # Whatever went wrong (the hook superseded or canceled meanwhile, a store
+            # error), the URL's slot is given back: else nothing more is ever sent to
+            # it and stop() waits forever.
+            self._attempt_failed(failure, hook_id)
+            release()
+
         def deliver(hook: Webhook) -> None:
             d = self._send(hook)
             d.addCallback(more)
-            d.addErrback(self._attempt_failed, hook.id)
-            d.addErrback(release)
+            d.addErrback(failed, hook.id)
 
         def more(next_hook: Webhook | None) -> None:
             # Not returned: each hook's Deferred ends here, no chain grows.
@@ -467,8 +473,7 @@ class WebhookDispatcher:
             head.id, now, self._next_attempt_for(now)
         )
         started.addCallback(deliver)
-        started.addErrback(self._attempt_failed, head.id)
-        started.addErrback(release)
+        started.addErrback(failed, head.id)
 
     def _send(self, hook: Webhook) -> Deferred[Webhook | None]:
         """One request for ``hook``; the URL's next hook when the store started one."""

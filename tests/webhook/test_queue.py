@@ -13,7 +13,12 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.store.records import DeliveryAttempt, QueuedMessage, StoredMessage
-from mailtwist.store.webhooks import SUPERSEDED, WEBHOOK_INTERRUPTED, WebhookFilter
+from mailtwist.store.webhooks import (
+    SUPERSEDED,
+    WEBHOOK_INTERRUPTED,
+    WebhookFilter,
+    WebhookResult,
+)
 from mailtwist.testing.store import MemoryStore
 from mailtwist.webhook.payload import NameAddress, Structure
 from mailtwist.webhook.queue import (
@@ -432,6 +437,34 @@ class ConcurrencyTests(DispatcherTestCase):
         request.finish()
         self.settle()
         self.assertEqual(len(self.receiver.received), 11)
+
+
+class VanishedHookTests(DispatcherTestCase):
+    def test_hook_gone_before_its_attempt_frees_the_url(self) -> None:
+        """A hook canceled between the look at the queue and its attempt gives its URL's
+        slot back: later hooks to that URL go out and stop() fires."""
+        store = self.store
+        real_start = store.start_webhook_attempt
+        vanish = [True]
+
+        def start_after_cancel(hook_id: int, now: Any, next_attempt: Any) -> Any:
+            if vanish:
+                vanish.clear()
+                canceled = WebhookResult(start=now, url="", error="canceled by admin")
+                self.successResultOf(
+                    store.cancel_webhooks(WebhookFilter(ids=(hook_id,)), canceled, {})
+                )
+            return real_start(hook_id, now, next_attempt)
+
+        store.start_webhook_attempt = start_after_cancel  # type: ignore[method-assign]
+        self.successResultOf(self.dispatcher.outgoing(message(1), "failed", None))
+        self.settle()
+        self.assertEqual(self.dispatcher.in_flight, 0)
+        self.assertEqual(self.receiver.received, [])
+        self.successResultOf(self.dispatcher.outgoing(message(2), "failed", None))
+        self.settle()
+        self.assertEqual(len(self.receiver.received), 1)
+        self.successResultOf(self.dispatcher.stop())
 
 
 class RestartTests(DispatcherTestCase):
