@@ -47,6 +47,11 @@ class Submit(Protocol):
 #: The webhooks of issue 5 listen here.
 OutcomeListener = Callable[[QueuedMessage, AttemptOutcome, str, Sequence[StoredMessage]], object]
 
+#: On stop, deliveries still running after this many seconds are canceled (recorded as
+#: temporary failures, retried after a restart) so a stop never waits a whole attempt
+#: timeout.
+STOP_GRACE = 5.0
+
 #: Times a failing ``finish_attempt`` is tried again before the scheduler gives up on it.
 FINISH_RETRIES = 3
 
@@ -271,6 +276,9 @@ class QueueScheduler:
         # After a store error, no new evaluation before this clock time.
         self._paused_until: float | None = None
         self._idle_waiters: list[Deferred[None]] = []
+        # Running transport calls by message id, and the timer that cancels them on stop.
+        self._deliveries: dict[int, Deferred[DeliveryResult]] = {}
+        self._stop_grace: IDelayedCall | None = None
 
     # -- public surface
 
@@ -288,14 +296,25 @@ class QueueScheduler:
         return Deferred.fromCoroutine(run())
 
     def stop(self) -> Deferred[None]:
-        """Start no more attempts; fire once in-flight attempts are recorded."""
+        """Start no more attempts; fire once in-flight attempts are recorded.
+
+        Deliveries still running after STOP_GRACE seconds are canceled: each is
+        recorded as a temporary failure and retried at its next attempt.
+        """
         self._running = False
         self._cancel_timer()
         if not self._evaluating and not self._inflight:
             return succeed(None)
         waiter: Deferred[None] = Deferred()
         self._idle_waiters.append(waiter)
+        if self._stop_grace is None:
+            self._stop_grace = self._clock.callLater(STOP_GRACE, self._cancel_deliveries)
         return waiter
+
+    def _cancel_deliveries(self) -> None:
+        self._stop_grace = None
+        for delivery in list(self._deliveries.values()):
+            delivery.cancel()
 
     def submit(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]:
         """Queue messages (one record per recipient) and wake the loop for them.
@@ -408,6 +427,9 @@ class QueueScheduler:
     def _check_idle(self) -> None:
         if self._running or self._evaluating or self._inflight:
             return
+        if self._stop_grace is not None and self._stop_grace.active():
+            self._stop_grace.cancel()
+        self._stop_grace = None
         waiters, self._idle_waiters = self._idle_waiters, []
         for waiter in waiters:
             waiter.callback(None)
@@ -483,6 +505,7 @@ class QueueScheduler:
 
     async def _run_transport(self, message: QueuedMessage, data: bytes) -> DeliveryResult:
         delivery = maybeDeferred(self._transport.deliver, message, data)
+        self._deliveries[message.id] = delivery
         timed_out = False
 
         def time_out() -> None:
@@ -498,11 +521,12 @@ class QueueScheduler:
                 return DeliveryResult.temporary_failure(
                     f"timeout: no result within {self._attempt_timeout:g}s"
                 )
-            return DeliveryResult.temporary_failure("delivery canceled")
+            return DeliveryResult.temporary_failure("delivery canceled: server stopping")
         except Exception as e:
             log.failure("transport failed for message {id}", id=message.id)
             return DeliveryResult.temporary_failure(f"delivery error: {e!r}")
         finally:
+            del self._deliveries[message.id]
             if timer.active():
                 timer.cancel()
         if timed_out:

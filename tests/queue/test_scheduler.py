@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.metrics import NullMetrics
 from mailtwist.queue.localdelivery import LocalDeliveryTransport
-from mailtwist.queue.scheduler import FINISH_RETRIES, QueueScheduler
+from mailtwist.queue.scheduler import FINISH_RETRIES, STOP_GRACE, QueueScheduler
 from mailtwist.queue.transport import DeliveryResult, ITransport
 from mailtwist.store.records import DEFAULT_MAILBOXES, DELIVERING, NewMessage, QueuedMessage
 from mailtwist.testing.store import INTERRUPTED, MemoryStore
@@ -441,6 +441,23 @@ class LifecycleTests(SchedulerTestCase):
         transport.waiting[0].callback(DELIVERED)
         self.successResultOf(stopped)
         self.assertEqual([m.recipient for m in self.queue()], ["b@example.org"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stop_cancels_a_delivery_that_hangs(self) -> None:
+        """A delivery still running STOP_GRACE seconds after stop() is canceled and recorded
+        as a temporary failure, so a stop never waits a whole attempt timeout; the message
+        stays queued for its next attempt."""
+        scheduler = self.make(attempt_timeout=600.0)
+        [queued] = self.submit(scheduler, "xtimeout@example.org")
+        stopped = scheduler.stop()
+        self.clock.advance(STOP_GRACE - 1)
+        self.assertNoResult(stopped)
+        self.clock.advance(1)
+        self.successResultOf(stopped)
+        [still] = self.queue()
+        self.assertEqual(still.id, queued.id)
+        self.assertEqual(still.results[-1].error, "delivery canceled: server stopping")
+        self.assertFalse(still.results[-1].permanent)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_stop_idle(self) -> None:
