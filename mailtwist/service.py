@@ -188,6 +188,10 @@ class MailtwistService(Service):
         log.failure("mailtwist could not start", failure)
         if self.reactor.running:
             self.reactor.stop()
+        else:
+            # twistd starts services before it runs the reactor: a start that fails
+            # at once must still end the process, not leave it idle.
+            self.reactor.callWhenRunning(self.reactor.stop)
 
     async def _start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
