@@ -252,14 +252,15 @@ class QueueControl:
         if not outcomes:
             return 0
         # One transaction for all of them (issue 3).
-        applied: int = await self._store.finish_attempts(outcomes)
+        applied: list[int] = await self._store.finish_attempts(outcomes)
+        done = set(applied)
         if self._outcome_recorded is not None:
-            for message in chosen:
+            for message in (m for m in chosen if m.id in done):
                 try:
                     self._outcome_recorded(message, outcomes[message.id], event)
                 except Exception:
                     log.failure("outcome hook failed for message {id}", id=message.id)
-        return await self._changed(applied)
+        return await self._changed(len(applied))
 
     async def _matching(self, filter: MessageFilter) -> list[QueuedMessage]:
         found: list[QueuedMessage] = []

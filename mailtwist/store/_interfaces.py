@@ -182,7 +182,8 @@ class IStore(Interface):
     def finish_attempts(outcomes):  # type: ignore[no-untyped-def]
         """Apply {queue id: AttemptOutcome} in ONE transaction (drop/fail by filter).
 
-        Ids no longer queued are skipped. Deferred[int] (how many applied).
+        Ids no longer queued, and messages with an attempt in progress (their last
+        result ``delivering...``), are skipped. Deferred[list[int]]: the ids applied.
         """
 
     def add_hold_rule(rule):  # type: ignore[no-untyped-def]

@@ -1144,20 +1144,25 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             return fail(ValueError(f"max attempts must be an integer >= 0, not {max_attempts!r}"))
         return self._update_queue(filter, "max_attempts = ?", (max_attempts,), "max_attempts != ?")
 
-    def finish_attempts(self, outcomes: Mapping[int, AttemptOutcome]) -> Deferred[int]:
+    def finish_attempts(self, outcomes: Mapping[int, AttemptOutcome]) -> Deferred[list[int]]:
         received = self._now()
         batch = dict(outcomes)
 
-        def job(connection: sqlite3.Connection) -> int:
-            applied = 0
+        def job(connection: sqlite3.Connection) -> list[int]:
+            applied = []
             for message_id in sorted(batch):
                 row = connection.execute(
                     "SELECT * FROM queue WHERE id = ?", (message_id,)
                 ).fetchone()
                 if row is None:
                     continue  # retired meanwhile: skipped, not an error
-                _apply_outcome(connection, _queued_from_row(row), batch[message_id], received)
-                applied += 1
+                message = _queued_from_row(row)
+                if message.results and message.results[-1].error == DELIVERING:
+                    # An attempt is running (in this process or another, e.g. the CLI
+                    # against a running server): its own outcome will be recorded.
+                    continue
+                _apply_outcome(connection, message, batch[message_id], received)
+                applied.append(message_id)
             return applied
 
         return self._run(job)

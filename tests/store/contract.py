@@ -747,18 +747,22 @@ class StoreContractMixin:
         await self.assertFailure(self.store.set_max_attempts(MessageFilter(), -1), ValueError)
 
     async def test_finish_attempts(self) -> None:
-        """finish_attempts applies every outcome and skips ids no longer queued."""
-        [a, b, c] = await self.enqueue(recipients=("a@x", "b@x", "c@x"))
+        """finish_attempts applies every outcome and skips ids no longer queued and messages
+        with an attempt in progress; it returns the ids applied."""
+        [a, b, c, d] = await self.enqueue(recipients=("a@x", "b@x", "c@x", "d@x"))
+        await self.store.start_attempt(d.id, NOW, NOW + timedelta(1))
         canceled = retire_outcome(keep=True, event="canceled")
         retry = AttemptOutcome(DeliveryAttempt(start=NOW, code=451), retry_at=NOW + timedelta(1))
-        applied = await self.store.finish_attempts({a.id: canceled, c.id: retry, 9999: canceled})
-        self.assertEqual(applied, 2)
+        applied = await self.store.finish_attempts(
+            {a.id: canceled, c.id: retry, d.id: canceled, 9999: canceled}
+        )
+        self.assertEqual(applied, [a.id, c.id])
         self.assertEqual([m.id for m in await self.store.list_retired()], [a.id])
         self.assertEqual(
             [(m.id, m.next_attempt) for m in await self.store.list_queue()],
-            [(b.id, NOW), (c.id, NOW + timedelta(1))],
+            [(b.id, NOW), (c.id, NOW + timedelta(1)), (d.id, NOW + timedelta(1))],
         )
-        self.assertEqual(await self.store.finish_attempts({}), 0)
+        self.assertEqual(await self.store.finish_attempts({}), [])
 
     async def test_finish_attempts_atomic(self) -> None:
         """One bad outcome fails finish_attempts and none of the outcomes is applied."""
