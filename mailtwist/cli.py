@@ -234,7 +234,17 @@ def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
 
     from mailtwist.dkim.sign import DKIMSigner
     from mailtwist.queue.control import QueueControl
+    from mailtwist.webhook.queue import WebhookDispatcher
 
+    # Not started: it only queues the canceled/failed webhooks of drop and fail in
+    # the store; the running server, woken afterwards, sends them.
+    webhooks = WebhookDispatcher(
+        store=store,
+        clock=reactor,
+        http_client=None,
+        settings=_webhook_source(config, store),
+        hostname=config.hostname.ascii,
+    )
     return QueueControl(
         store=store,
         clock=reactor,
@@ -243,6 +253,9 @@ def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
         dsn_enabled=config.dsn_enabled,
         keep_retired_for=config.retired_message_period,
         signer=DKIMSigner(config),
+        outcome_recorded=lambda message, outcome, event: webhooks.outgoing(
+            message, event, outcome.attempt
+        ),
     )
 
 

@@ -284,6 +284,21 @@ class QueueCommandTests(TestCase):
         self.cli("queue", "drop", "--id", "2")
         self.assertEqual(self.ids(), [3, 1])
 
+    def test_drop_queues_the_canceled_webhook(self) -> None:
+        """A drop from the CLI queues the account's "canceled" webhook in the store, for the
+        running server to send; a message without a subscribed event queues none."""
+        self.cli(
+            "webhook", "settings", "set", "mailtwist",
+            "--outgoing-url", "http://127.0.0.1:9/hook", "--events", "canceled",
+        )  # fmt: skip
+        self.cli("queue", "drop", "--id", "2")
+        pending = json.loads(self.cli("webhook", "list", "--json").stdout)
+        self.assertEqual(
+            [(hook["queue_msg_id"], hook["outgoing_event"]) for hook in pending], [(2, "canceled")]
+        )
+        self.cli("queue", "fail", "--id", "3")
+        self.assertEqual(len(json.loads(self.cli("webhook", "list", "--json").stdout)), 1)
+
     def test_hold_rules(self) -> None:
         """Hold rules are added (holding matches), listed and removed; bad input is named."""
         added = json.loads(

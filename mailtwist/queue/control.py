@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import inspect
 import io
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass
@@ -128,7 +129,7 @@ class QueueControl:
         clock: IReactorTime,
         wake: Callable[[], None],
         in_flight: Callable[[], Collection[int]] = frozenset,
-        outcome_recorded: Callable[[QueuedMessage, AttemptOutcome, str], None] | None = None,
+        outcome_recorded: Callable[[QueuedMessage, AttemptOutcome, str], object] | None = None,
         keep_retired_for: Callable[[str], timedelta] = _keep_nothing,
         hostname: str = "localhost",
         dsn_enabled: Callable[[str, str], bool] = dsns_always_enabled,
@@ -257,7 +258,10 @@ class QueueControl:
         if self._outcome_recorded is not None:
             for message in (m for m in chosen if m.id in done):
                 try:
-                    self._outcome_recorded(message, outcomes[message.id], event)
+                    # The CLI's hook queues the webhook in the store: wait for it.
+                    reported = self._outcome_recorded(message, outcomes[message.id], event)
+                    if inspect.isawaitable(reported):
+                        await reported
                 except Exception:
                     log.failure("outcome hook failed for message {id}", id=message.id)
         return await self._changed(len(applied))
