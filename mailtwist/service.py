@@ -127,6 +127,9 @@ class MailtwistService(Service):
             dsn_enabled=config.dsn_enabled,
             signer=self.signer,
             on_outcome=self._outcome,
+            prepare_webhook=lambda message, event, attempt, suppressing: (
+                self.webhooks.prepare_outgoing(message, event, attempt, suppressing=suppressing)
+            ),
         )
         self.control = QueueControl(
             store=self.store,
@@ -157,10 +160,10 @@ class MailtwistService(Service):
         event: str,
         stored: Sequence[StoredMessage],
     ) -> None:
-        """A durable queue outcome: the outgoing webhook, and incoming ones for local copies."""
-        self.webhooks.outgoing(
-            message, event, outcome.attempt, suppressing=outcome.suppression is not None
-        ).addErrback(_log_failure, "outgoing webhook for message {id}", id=message.id)
+        """A durable queue outcome: its webhook was committed with it; local copies get
+        their incoming webhooks."""
+        if outcome.webhooks:
+            self.webhooks.kick()
         for copy in stored:
             self._stored(copy)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from mailtwist.store.records import (
     StoredMessage,
     Suppression,
 )
+from mailtwist.store.webhooks import PreparedWebhook
 
 log = Logger()
 
@@ -42,6 +44,12 @@ class Submit(Protocol):
 
     def __call__(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]: ...
 
+
+#: Prepares an outcome's outgoing webhook to commit with it: (message, event, attempt,
+#: suppressing) -> the webhook, or None when the account does not want the event.
+WebhookPreparer = Callable[
+    [QueuedMessage, str, DeliveryAttempt, bool], Deferred[PreparedWebhook | None]
+]
 
 #: Told about every durable outcome: (message, outcome, event, stored mailbox messages).
 #: The webhooks of issue 5 listen here.
@@ -242,6 +250,7 @@ class QueueScheduler:
         make_id: Callable[[], str] | None = None,
         compose_dsn: Callable[..., bytes] = dsn_compose.compose_dsn,
         on_outcome: OutcomeListener | None = None,
+        prepare_webhook: WebhookPreparer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1: {concurrency}")
@@ -259,6 +268,7 @@ class QueueScheduler:
         self._metrics: IMetrics = metrics if metrics is not None else NullMetrics()
         self._store_retry_delay = store_retry_delay
         self._on_outcome = on_outcome
+        self._prepare_webhook = prepare_webhook
         self.dsn = DSNWriter(
             hostname=hostname,
             dsn_enabled=dsn_enabled,
@@ -627,6 +637,8 @@ class QueueScheduler:
         return finished + period if period > timedelta(0) else None
 
     async def _record(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
+        event = outcome.retire.event if outcome.retire is not None else "delayed"
+        outcome = await self._with_webhook(message, outcome, event)
         stored: Sequence[StoredMessage] = ()
         for attempt in range(FINISH_RETRIES + 1):
             try:
@@ -643,13 +655,30 @@ class QueueScheduler:
                     # attempt (already scheduled at start) picks the message up again.
                     return
                 await deferLater(self._clock, self._store_retry_delay)
-        event = outcome.retire.event if outcome.retire is not None else "delayed"
         if outcome.retire is not None:
             self._adjust_queue_size(-1)
         try:
             self._outcome_recorded(message, outcome, event, stored)
         except Exception:
             log.failure("outcome hook failed for message {id}", id=message.id)
+
+    async def _with_webhook(
+        self, message: QueuedMessage, outcome: AttemptOutcome, event: str
+    ) -> AttemptOutcome:
+        """The outcome with its outgoing webhook, to commit together (issue 5)."""
+        if self._prepare_webhook is None:
+            return outcome
+        try:
+            prepared = await self._prepare_webhook(
+                message, event, outcome.attempt, outcome.suppression is not None
+            )
+        except Exception:
+            # The outcome itself must be recorded whatever happens to its webhook.
+            log.failure("preparing the webhook of message {id}", id=message.id)
+            return outcome
+        if prepared is None:
+            return outcome
+        return replace(outcome, webhooks=(prepared,))
 
     def _outcome_recorded(
         self,

@@ -8,6 +8,7 @@ from datetime import datetime
 from zope.interface import Interface
 
 from mailtwist.store.records import DeliveryAttempt, MailboxDelivery, Suppression
+from mailtwist.store.webhooks import PreparedWebhook
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class AttemptOutcome:
     #: Added to the suppression list in the same transaction, unless its base
     #: address is already listed for the account (spec §6.4).
     suppression: Suppression | None = None
+    #: The outcome's outgoing webhooks, queued in the same transaction (issue 5):
+    #: a crash cannot leave an outcome without the event the application expects.
+    webhooks: tuple[PreparedWebhook, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.retry_at is None) == (self.retire is None):

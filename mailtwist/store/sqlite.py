@@ -602,6 +602,10 @@ def _apply_outcome(
     stored = _store_deliveries(connection, outcome.deliveries, received, message.data_id)
     if outcome.suppression is not None:
         _insert_suppression(connection, outcome.suppression, received, if_absent=True)
+    for prepared in outcome.webhooks:
+        webhooks.insert_webhook(
+            connection, prepared.hook, prepared.next_attempt, prepared.superseded_keep_until
+        )
     retire = outcome.retire
     if retire is None:
         return stored

@@ -156,6 +156,19 @@ class NewWebhook:
 
 
 @dataclass(frozen=True)
+class PreparedWebhook:
+    """A webhook ready to be queued in another write's transaction (an attempt outcome).
+
+    ``next_attempt`` is when it is first due; ``superseded_keep_until`` how long the
+    pending hook it supersedes is kept retired (None: not kept).
+    """
+
+    hook: NewWebhook
+    next_attempt: datetime
+    superseded_keep_until: datetime | None
+
+
+@dataclass(frozen=True)
 class Webhook:
     """A pending webhook (spec §3.6 Hook)."""
 
@@ -420,6 +433,65 @@ def _replace_delivering(
     return (*results, result)
 
 
+def insert_webhook(
+    connection: sqlite3.Connection,
+    hook: NewWebhook,
+    next_attempt: datetime,
+    superseded_keep_until: datetime | None,
+) -> tuple[Webhook, int | None]:
+    """Queue a hook in the caller's transaction (IWebhookStore.add_webhook).
+
+    Also used by the queue's outcome transaction, so an outcome and its webhook are
+    committed together.
+    """
+    cursor = connection.execute(
+        "INSERT INTO webhook (queue_msg_id, from_id, message_id, subject, extra,"
+        " account, url, authorization, is_incoming, outgoing_event, payload,"
+        " submitted, attempts, next_attempt, results)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '[]')",
+        (
+            hook.queue_msg_id,
+            hook.from_id,
+            hook.message_id,
+            hook.subject,
+            json.dumps(dict(hook.extra), sort_keys=True),
+            hook.account,
+            hook.url,
+            hook.authorization,
+            int(hook.is_incoming),
+            hook.outgoing_event,
+            hook.payload,
+            _time_text(hook.submitted),
+            _time_text(next_attempt),
+        ),
+    )
+    new_id = cursor.lastrowid
+    assert new_id is not None
+    superseded: int | None = None
+    if not hook.is_incoming and hook.queue_msg_id:
+        # spec §3.5: only the latest event of a queue message is delivered.
+        # "queue_msg_id != 0" lets SQLite use the partial index.
+        rows = connection.execute(
+            "SELECT * FROM webhook WHERE queue_msg_id = ? AND queue_msg_id != 0"
+            " AND id != ? AND is_incoming = 0",
+            (hook.queue_msg_id, new_id),
+        ).fetchall()
+        for row in rows:
+            old = _webhook_from_row(row)
+            _retire(
+                connection,
+                old,
+                success=False,
+                now=hook.submitted,
+                keep_until=superseded_keep_until,
+                superseded_by_id=new_id,
+            )
+            superseded = old.id
+    new = _load(connection, new_id)
+    assert new is not None
+    return new, superseded
+
+
 def _filter_where(webhook_filter: WebhookFilter, retired: bool) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
@@ -507,55 +579,9 @@ class WebhookQueries:
     def add_webhook(
         self, hook: NewWebhook, next_attempt: datetime, superseded_keep_until: datetime | None
     ) -> Deferred[tuple[Webhook, int | None]]:
-        def job(connection: sqlite3.Connection) -> tuple[Webhook, int | None]:
-            cursor = connection.execute(
-                "INSERT INTO webhook (queue_msg_id, from_id, message_id, subject, extra,"
-                " account, url, authorization, is_incoming, outgoing_event, payload,"
-                " submitted, attempts, next_attempt, results)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, '[]')",
-                (
-                    hook.queue_msg_id,
-                    hook.from_id,
-                    hook.message_id,
-                    hook.subject,
-                    json.dumps(dict(hook.extra), sort_keys=True),
-                    hook.account,
-                    hook.url,
-                    hook.authorization,
-                    int(hook.is_incoming),
-                    hook.outgoing_event,
-                    hook.payload,
-                    _time_text(hook.submitted),
-                    _time_text(next_attempt),
-                ),
-            )
-            new_id = cursor.lastrowid
-            assert new_id is not None
-            superseded: int | None = None
-            if not hook.is_incoming and hook.queue_msg_id:
-                # spec §3.5: only the latest event of a queue message is delivered.
-                # "queue_msg_id != 0" lets SQLite use the partial index.
-                rows = connection.execute(
-                    "SELECT * FROM webhook WHERE queue_msg_id = ? AND queue_msg_id != 0"
-                    " AND id != ? AND is_incoming = 0",
-                    (hook.queue_msg_id, new_id),
-                ).fetchall()
-                for row in rows:
-                    old = _webhook_from_row(row)
-                    _retire(
-                        connection,
-                        old,
-                        success=False,
-                        now=hook.submitted,
-                        keep_until=superseded_keep_until,
-                        superseded_by_id=new_id,
-                    )
-                    superseded = old.id
-            new = _load(connection, new_id)
-            assert new is not None
-            return new, superseded
-
-        return self._run(job)
+        return self._run(
+            lambda connection: insert_webhook(connection, hook, next_attempt, superseded_keep_until)
+        )
 
     def webhook(self, hook_id: int) -> Deferred[Webhook | None]:
         return self._run(lambda connection: _load(connection, hook_id))

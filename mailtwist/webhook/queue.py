@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 from mailtwist.store.records import DeliveryAttempt, QueuedMessage, RetiredMessage, StoredMessage
 from mailtwist.store.webhooks import (
     NewWebhook,
+    PreparedWebhook,
     Webhook,
     WebhookHead,
     WebhookNotFound,
@@ -304,13 +305,39 @@ class WebhookDispatcher:
         Fires once the hook is durable; supersedes the pending hook of the same
         queue message (spec §3.5).
         """
+
+        def queue(prepared: PreparedWebhook | None) -> Deferred[None] | None:
+            if prepared is None:
+                return None
+            d = self._store.add_webhook(
+                prepared.hook, prepared.next_attempt, prepared.superseded_keep_until
+            )
+            return d.addCallback(self._added)
+
+        d = self.prepare_outgoing(message, event, attempt, suppressing=suppressing, dsn=dsn)
+        return d.addCallback(queue)
+
+    def prepare_outgoing(
+        self,
+        message: QueuedMessage | RetiredMessage,
+        event: str,
+        attempt: DeliveryAttempt | None,
+        *,
+        suppressing: bool = False,
+        dsn: bool = False,
+    ) -> Deferred[PreparedWebhook | None]:
+        """The outgoing event of a message, ready to queue in the caller's transaction
+        (the queue's outcome), or None when the account does not subscribe to it.
+
+        Call ``kick()`` once that transaction is committed.
+        """
         now = self._now()
         # Built before the settings lookup, so a bad event fails the caller at once.
         payload = outgoing_from_message(
             message, event, attempt, webhook_queued=now, suppressing=suppressing, dsn=dsn
         )
 
-        def queue(settings: WebhookSettings) -> Deferred[None] | None:
+        def prepare(settings: WebhookSettings) -> PreparedWebhook | None:
             hook = settings.outgoing
             # spec §3.4: only with a URL, and only subscribed events.
             if hook is None or not hook.wants(event):
@@ -328,9 +355,9 @@ class WebhookDispatcher:
                 subject=message.subject,
                 extra=message.extra,
             )
-            return self._add(new, settings)
+            return PreparedWebhook(new, now, self._keep_until(settings, now))
 
-        return self._settings.settings_for(message.account).addCallback(queue)
+        return self._settings.settings_for(message.account).addCallback(prepare)
 
     def incoming(self, account: str, stored: StoredMessage, data: bytes) -> Deferred[None]:
         """Queue the incoming event of a message stored into an account (spec §3.7)."""
@@ -360,16 +387,16 @@ class WebhookDispatcher:
         return self._settings.settings_for(account).addCallback(queue)
 
     def _add(self, new: NewWebhook, settings: WebhookSettings) -> Deferred[None]:
-        def added(result: tuple[Webhook, int | None]) -> None:
-            hook, superseded = result
-            if superseded is not None:
-                _log.debug("webhook {old} superseded by {new}", old=superseded, new=hook.id)
-            self._kick()
-
         d: Deferred[tuple[Webhook, int | None]] = self._store.add_webhook(
             new, new.submitted, self._keep_until(settings, new.submitted)
         )
-        return d.addCallback(added)
+        return d.addCallback(self._added)
+
+    def _added(self, result: tuple[Webhook, int | None]) -> None:
+        hook, superseded = result
+        if superseded is not None:
+            _log.debug("webhook {old} superseded by {new}", old=superseded, new=hook.id)
+        self._kick()
 
     @staticmethod
     def _keep_until(settings: WebhookSettings, now: datetime) -> datetime | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -13,6 +14,7 @@ from mailtwist.queue.localdelivery import LocalDeliveryTransport
 from mailtwist.queue.scheduler import FINISH_RETRIES, STOP_GRACE, QueueScheduler
 from mailtwist.queue.transport import DeliveryResult, ITransport
 from mailtwist.store.records import DEFAULT_MAILBOXES, DELIVERING, NewMessage, QueuedMessage
+from mailtwist.store.webhooks import NewWebhook, PreparedWebhook, WebhookFilter
 from mailtwist.testing.store import INTERRUPTED, MemoryStore
 from tests.queue.fakes import DELIVERED, FakeDirectory, FixedJitter, ScriptedTransport
 
@@ -226,6 +228,50 @@ class SubmitManyTests(SchedulerTestCase):
         )
         retired = self.successResultOf(self.store.list_retired())
         self.assertEqual(sorted(r.recipient for r in retired), ["a@x.example", "b@x.example"])
+
+
+class WebhookWithOutcomeTests(SchedulerTestCase):
+    def prepared(self, message: QueuedMessage, event: str) -> PreparedWebhook:
+        hook = NewWebhook(
+            account=message.account,
+            url="http://127.0.0.1:9/hook",
+            payload=event.encode(),
+            submitted=at(0),
+            outgoing_event=event,
+            queue_msg_id=message.id,
+        )
+        return PreparedWebhook(hook, at(0), None)
+
+    def test_webhook_committed_with_the_outcome(self) -> None:
+        """The outcome's webhook is queued in the outcome's own transaction: it is in the
+        store as soon as the outcome is, for delivered and delayed alike."""
+        asked: list[tuple[str, bool]] = []
+
+        def prepare(message: QueuedMessage, event: str, attempt: Any, suppressing: bool) -> Any:
+            asked.append((event, suppressing))
+            return succeed(self.prepared(message, event))
+
+        scheduler = self.make(prepare_webhook=prepare)
+        [delivered] = self.submit(scheduler, "a@example.org")
+        [delayed] = self.submit(scheduler, "xtemperror@example.org")
+        self.assertEqual(asked, [("delivered", False), ("delayed", False)])
+        page = self.successResultOf(self.store.webhook_page(WebhookFilter()))
+        self.assertEqual(
+            sorted((h.queue_msg_id, h.outgoing_event) for h in page.rows),
+            [(delivered.id, "delivered"), (delayed.id, "delayed")],
+        )
+
+    def test_outcome_recorded_when_the_webhook_cannot_be_prepared(self) -> None:
+        """A failing webhook preparation is logged; the outcome is recorded all the same."""
+
+        def prepare(message: QueuedMessage, event: str, attempt: Any, suppressing: bool) -> Any:
+            raise RuntimeError("settings unreadable")
+
+        scheduler = self.make(prepare_webhook=prepare)
+        self.submit(scheduler, "a@example.org")
+        self.assertEqual(self.queue(), [])
+        self.assertEqual(self.successResultOf(self.store.webhook_count()), 0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class TimerTests(SchedulerTestCase):

@@ -406,6 +406,40 @@ class StoreContractMixin:
         self.assertEqual(await self.store.message_data(notice.data_id), dsn)
         self.assertEqual(await self.store.mailboxes("rcpt"), ["Inbox"])
 
+    async def test_finish_attempt_queues_its_webhooks(self) -> None:
+        """An outcome's prepared webhooks are queued in its transaction, and a failing
+        outcome queues none."""
+        from mailtwist.store.webhooks import NewWebhook, PreparedWebhook, WebhookFilter
+
+        [queued, other] = await self.enqueue(recipients=("a@example.com", "b@example.com"))
+        hook = NewWebhook(
+            account="mjl",
+            url="http://127.0.0.1:9/hook",
+            payload=b"{}",
+            submitted=NOW,
+            outgoing_event="delivered",
+            queue_msg_id=queued.id,
+        )
+        outcome = dataclasses.replace(
+            retire_outcome(keep=False), webhooks=(PreparedWebhook(hook, NOW, None),)
+        )
+        await self.store.finish_attempt(queued.id, outcome)
+        page = await self.store.webhook_page(WebhookFilter())
+        self.assertEqual(
+            [(h.queue_msg_id, h.outgoing_event) for h in page.rows], [(queued.id, "delivered")]
+        )
+        broken = dataclasses.replace(
+            retire_outcome(
+                keep=True,
+                deliveries=(MailboxDelivery(account="", mailbox="Inbox", data=b"x"),),
+            ),
+            webhooks=(
+                PreparedWebhook(dataclasses.replace(hook, queue_msg_id=other.id), NOW, None),
+            ),
+        )
+        await self.assertFailure(self.store.finish_attempt(other.id, broken), ValueError)
+        self.assertEqual(await self.store.webhook_count(), 1)
+
     async def test_retry_with_deliveries(self) -> None:
         """A retrying outcome also stores its deliveries (the delay DSN)."""
         [queued] = await self.enqueue()
