@@ -168,11 +168,16 @@ class MailtwistService(Service):
             self._stored(copy)
 
     def _stored(self, message: StoredMessage, data: bytes | None = None) -> None:
-        """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3)."""
+        """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3).
+
+        Its pending event (written with the message) is removed once handled; a crash
+        before that is caught up at the next start (at least once).
+        """
         if message.dsn:
             return  # our own DSNs to the sender are no incoming mail
         d = self.store.message_data(message.data_id) if data is None else defer.succeed(data)
         d.addCallback(lambda content: self.router.delivered(message, content))
+        d.addCallback(lambda _: self.store.stored_event_handled(message.id))
         d.addErrback(_log_failure, "incoming webhook for stored message {id}", id=message.id)
 
     def _wake(self) -> None:
@@ -202,9 +207,15 @@ class MailtwistService(Service):
         for account in self.config.accounts:
             await self.store.ensure_account(account, DEFAULT_MAILBOXES)
         await self._ensure_credentials()
+        await defer.maybeDeferred(self.webhooks.start)
+        # Incoming mail whose webhook was not queued before the last stop or crash.
+        after = 0
+        while pending := await self.store.pending_stored_events(after):
+            for message in pending:
+                self._stored(message)
+            after = pending[-1].id
         await self.scheduler.start()
         self.cleanup.start()
-        await defer.maybeDeferred(self.webhooks.start)
         for listener in self.config.listeners:
             for address in listener.addresses:
                 port = await self._endpoint(listener, address).listen(self._factory(listener))

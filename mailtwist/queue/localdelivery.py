@@ -138,6 +138,8 @@ class LocalDeliveryTransport:
             mail_from=message.sender,
             rcpt_to=message.recipient,
             data=None,
+            # Delivered mail is incoming mail of its account: webhooks hear of it.
+            notify=True,
         )
         return succeed(
             DeliveryResult(

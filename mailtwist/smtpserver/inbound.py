@@ -127,6 +127,7 @@ class InboundPolicy:
                 rcpt_to=str(address),
                 data=message,
                 remote_ip=session.remote_ip,
+                notify=True,
             )
             for account, address in recipients.items()
         ]

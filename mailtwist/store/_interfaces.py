@@ -155,6 +155,16 @@ class IStore(Interface):
     def list_messages(account, mailbox=None):  # type: ignore[no-untyped-def]
         """Messages of an account (one mailbox or all) by id. Deferred[list[StoredMessage]]."""
 
+    def pending_stored_events(after_id=0, limit=1000):  # type: ignore[no-untyped-def]
+        """Stored messages delivered with ``notify`` whose event is not handled yet,
+        by id, after ``after_id`` (keyset pages).
+
+        Deferred[list[StoredMessage]]; after a crash, the events to catch up on.
+        """
+
+    def stored_event_handled(message_id):  # type: ignore[no-untyped-def]
+        """The incoming event of a stored message is handled. Deferred[None]."""
+
     # -- queue control (issue 3). ``filter`` is a MessageFilter; operations return
     # Deferred[int], the number of messages changed, each in one transaction.
 

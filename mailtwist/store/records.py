@@ -192,6 +192,9 @@ class MailboxDelivery:
     flags: tuple[str, ...] = ()
     dsn: bool = False
     remote_ip: str = ""
+    #: Incoming mail: the incoming webhook (or DSN matching) must hear of it. Recorded
+    #: with the message, so a crash before that happened is caught up at the next start.
+    notify: bool = False
 
 
 @dataclass(frozen=True)

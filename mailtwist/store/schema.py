@@ -175,11 +175,22 @@ _QUEUE_CONTROL = (
 
 #: Every migration in order; append new ones, never edit an applied one.
 #: Versions 3 (store/messages.py) and 4 (store/webhooks.py) live with their SQL.
+#: Mailbox messages whose incoming event (webhook, DSN matching) is not handled yet:
+#: written with the message, removed once handled (an outbox, issue 5).
+_STORED_EVENTS = (
+    """CREATE TABLE stored_event (
+        mailbox_message_id INTEGER PRIMARY KEY
+            REFERENCES mailbox_message(id) ON DELETE CASCADE
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "accounts, mailboxes, message data, queue, retired", statements=_INITIAL),
     Migration(
         2, "origin, listing indexes, hold rules, suppression list", statements=_QUEUE_CONTROL
     ),
+    # 3 and 4 are in store/messages.py and store/webhooks.py.
+    Migration(5, "events of stored incoming mail still to handle", statements=_STORED_EVENTS),
 )
 
 

@@ -510,6 +510,10 @@ def _store_deliveries(
                 "data_id": data_id,
             },
         )
+        if delivery.notify:
+            connection.execute(
+                "INSERT INTO stored_event (mailbox_message_id) VALUES (?)", (message_id,)
+            )
         stored.append(
             StoredMessage(
                 id=message_id,
@@ -1327,6 +1331,27 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                     (account, mailbox),
                 )
             return [_stored_from_row(row) for row in rows]
+
+        return self._run(job)
+
+    def pending_stored_events(
+        self, after_id: int = 0, limit: int = 1000
+    ) -> Deferred[list[StoredMessage]]:
+        def job(connection: sqlite3.Connection) -> list[StoredMessage]:
+            rows = connection.execute(
+                f"{_STORED_SELECT} JOIN stored_event ON stored_event.mailbox_message_id = mm.id"
+                " WHERE mm.id > ? ORDER BY mm.id LIMIT ?",
+                (after_id, limit),
+            )
+            return [_stored_from_row(row) for row in rows]
+
+        return self._run(job)
+
+    def stored_event_handled(self, message_id: int) -> Deferred[None]:
+        def job(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "DELETE FROM stored_event WHERE mailbox_message_id = ?", (message_id,)
+            )
 
         return self._run(job)
 

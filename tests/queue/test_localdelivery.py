@@ -60,7 +60,8 @@ class LocalDeliveryTests(SynchronousTestCase):
         self.assertTrue(verifyObject(ITransport, self.transport))
 
     def test_own_account(self) -> None:
-        """Mail to the sender's own address lands in the sender account's Inbox."""
+        """Mail to the sender's own address lands in the sender account's Inbox, as incoming
+        mail whose webhooks must hear of it (notify)."""
         result = self.result("mox@localhost")
         self.assertTrue(result.success)
         self.assertEqual(result.attempt_code, 250)
@@ -68,7 +69,11 @@ class LocalDeliveryTests(SynchronousTestCase):
         self.assertTrue(result.reply.startswith("250 2.0.0 "))
         self.assertEqual(
             result.deliveries,
-            (MailboxDelivery("mox", "Inbox", mail_from="mox@localhost", rcpt_to="mox@localhost"),),
+            (
+                MailboxDelivery(
+                    "mox", "Inbox", mail_from="mox@localhost", rcpt_to="mox@localhost", notify=True
+                ),
+            ),
         )
 
     def test_other_local_account(self) -> None:

@@ -203,6 +203,7 @@ class AcceptTests(InboundPolicyTestCase):
                     b"\tby mail.mox.example with ESMTPS id S9\r\n"
                     b"\tfor <mjl@mox.example>; " + NOW_TEXT.encode() + b"\r\n" + MESSAGE,
                     remote_ip="198.51.100.7",
+                    notify=True,
                 )
             ],
         )

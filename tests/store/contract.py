@@ -440,6 +440,30 @@ class StoreContractMixin:
         await self.assertFailure(self.store.finish_attempt(other.id, broken), ValueError)
         self.assertEqual(await self.store.webhook_count(), 1)
 
+    async def test_stored_events_outbox(self) -> None:
+        """A delivery with notify leaves a pending event in its own transaction, by
+        deliver() or by an outcome; handling removes it; other deliveries leave none."""
+        [inbound, plain] = await self.store.deliver(
+            [
+                MailboxDelivery(account="mjl", mailbox="Inbox", data=b"a", notify=True),
+                MailboxDelivery(account="mjl", mailbox="Sent", data=b"b"),
+            ]
+        )
+        [queued] = await self.enqueue()
+        [local] = await self.store.finish_attempt(
+            queued.id,
+            retire_outcome(
+                keep=False,
+                deliveries=(MailboxDelivery(account="rcpt", mailbox="Inbox", notify=True),),
+            ),
+        )
+        pending = await self.store.pending_stored_events()
+        self.assertEqual([m.id for m in pending], [inbound.id, local.id])
+        self.assertEqual(pending[0], inbound)
+        await self.store.stored_event_handled(inbound.id)
+        await self.store.stored_event_handled(plain.id)  # no event: nothing to do
+        self.assertEqual([m.id for m in await self.store.pending_stored_events()], [local.id])
+
     async def test_retry_with_deliveries(self) -> None:
         """A retrying outcome also stores its deliveries (the delay DSN)."""
         [queued] = await self.enqueue()
