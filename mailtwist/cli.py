@@ -236,8 +236,8 @@ def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
     from mailtwist.queue.control import QueueControl
     from mailtwist.webhook.queue import WebhookDispatcher
 
-    # Not started: it only queues the canceled/failed webhooks of drop and fail in
-    # the store; the running server, woken afterwards, sends them.
+    # Not started: it only prepares the canceled/failed webhooks of drop and fail,
+    # committed with them; the running server, woken afterwards, sends them.
     webhooks = WebhookDispatcher(
         store=store,
         clock=reactor,
@@ -253,8 +253,8 @@ def _queue_control(config: Config, store: Any, woken: list[bool]) -> Any:
         dsn_enabled=config.dsn_enabled,
         keep_retired_for=config.retired_message_period,
         signer=DKIMSigner(config),
-        outcome_recorded=lambda message, outcome, event: webhooks.outgoing(
-            message, event, outcome.attempt
+        prepare_webhook=lambda message, event, attempt, suppressing: webhooks.prepare_outgoing(
+            message, event, attempt, suppressing=suppressing
         ),
     )
 

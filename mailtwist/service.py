@@ -24,7 +24,6 @@ from mailtwist.auth.sasl import Authenticator
 from mailtwist.config import Config, ListenerConfig
 from mailtwist.dkim.sign import DKIMSigner
 from mailtwist.metrics import PrometheusMetrics
-from mailtwist.queue.control import QueueControl
 from mailtwist.queue.localdelivery import LocalDeliveryTransport
 from mailtwist.queue.retention import RetiredCleanup
 from mailtwist.queue.scheduler import QueueScheduler
@@ -130,17 +129,6 @@ class MailtwistService(Service):
             prepare_webhook=lambda message, event, attempt, suppressing: (
                 self.webhooks.prepare_outgoing(message, event, attempt, suppressing=suppressing)
             ),
-        )
-        self.control = QueueControl(
-            store=self.store,
-            clock=clock,
-            wake=self._wake,
-            in_flight=lambda: self.scheduler.in_flight,
-            outcome_recorded=self.scheduler.outcome_recorded,
-            keep_retired_for=config.retired_message_period,
-            hostname=config.hostname.ascii,
-            dsn_enabled=config.dsn_enabled,
-            signer=self.signer,
         )
         self.cleanup = RetiredCleanup(self.store, clock)
         self.authenticator = Authenticator(

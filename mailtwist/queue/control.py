@@ -20,6 +20,7 @@ from mailtwist.dsn import compose as dsn_compose
 from mailtwist.queue.scheduler import (
     DSNWriter,
     MessageSigner,
+    WebhookPreparer,
     dsns_always_enabled,
 )
 from mailtwist.store import SuppressionExists
@@ -36,6 +37,7 @@ from mailtwist.store.records import (
     Suppression,
 )
 from mailtwist.store.sqlite import QUEUE_SORTS, RETIRED_SORTS
+from mailtwist.store.webhooks import PreparedWebhook
 
 log = Logger()
 
@@ -116,10 +118,10 @@ class QueueControl:
     Every mutating operation is one store call, so one transaction, and then calls
     ``wake`` so the scheduler looks at the queue again (wire it to
     ``QueueScheduler.queue_changed``). ``drop`` and ``fail`` skip the messages whose
-    attempt is running (``in_flight``) and report their outcomes through
-    ``outcome_recorded`` (wire it to ``QueueScheduler.outcome_recorded``, for
-    metrics and webhooks). Bad input raises a QueueControlError (a ValueError)
-    whose message the CLI can print as it is.
+    attempt is running (``in_flight``, and the store checks again), commit each
+    outcome with its webhook from ``prepare_webhook``, and then report it to
+    ``outcome_recorded`` (e.g. metrics). Bad input raises a QueueControlError (a
+    ValueError) whose message the CLI can print as it is.
     """
 
     def __init__(
@@ -136,6 +138,7 @@ class QueueControl:
         signer: MessageSigner | None = None,
         make_id: Callable[[], str] | None = None,
         compose_dsn: Callable[..., bytes] = dsn_compose.compose_dsn,
+        prepare_webhook: WebhookPreparer | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -143,6 +146,7 @@ class QueueControl:
         self._in_flight = in_flight
         self._outcome_recorded = outcome_recorded
         self._keep_retired_for = keep_retired_for
+        self._prepare_webhook = prepare_webhook
         self.dsn = DSNWriter(
             hostname=hostname,
             dsn_enabled=dsn_enabled,
@@ -248,7 +252,18 @@ class QueueControl:
                     message, attempt, data.get(message.data_id, b""), now, ADMIN_FAIL_STATUS
                 )
                 deliveries = () if dsn is None else (dsn,)
-            outcomes[message.id] = AttemptOutcome(attempt, retire=retire, deliveries=deliveries)
+            webhooks: tuple[PreparedWebhook, ...] = ()
+            if self._prepare_webhook is not None:
+                try:
+                    prepared = await self._prepare_webhook(message, event, attempt, False)
+                except Exception:
+                    log.failure("preparing the webhook of message {id}", id=message.id)
+                    prepared = None
+                webhooks = () if prepared is None else (prepared,)
+            # The webhook commits with the outcome (issue 5).
+            outcomes[message.id] = AttemptOutcome(
+                attempt, retire=retire, deliveries=deliveries, webhooks=webhooks
+            )
             chosen.append(message)
         if not outcomes:
             return 0

@@ -364,10 +364,6 @@ class QueueScheduler:
         Deferred.fromCoroutine(self._count_queue())
         self.wake()
 
-    def outcome_recorded(self, message: QueuedMessage, outcome: AttemptOutcome, event: str) -> None:
-        """Report an outcome applied outside the scheduler (queue control's drop and fail)."""
-        self._outcome_recorded(message, outcome, event, ())
-
     @property
     def in_flight(self) -> frozenset[int]:
         """Ids of the messages whose attempt is running."""
