@@ -467,10 +467,14 @@ class QueueScheduler:
         next_attempt = start + retry_delay(message.attempts, jitter)
         try:
             started = await self._store.start_attempt(message.id, start, next_attempt)
+        except LookupError:
+            return False  # dropped or failed by queue control since it was found due
         except Exception:
             log.failure("could not start attempt for message {id}", id=message.id)
             self._pause()
             return False
+        if started is None:
+            return False  # held or rescheduled since it was found due
         data, result, suppressed = await self._run(started)
         duration = max(0.0, self._clock.seconds() - start_s)
         outcome = await self._decide_outcome(

@@ -124,7 +124,9 @@ class IStore(Interface):
         """Record that an attempt starts (spec §4.4), durably.
 
         Attempts += 1, last attempt = now, a ``delivering...`` result appended,
-        next attempt set to ``next_attempt``. Deferred[QueuedMessage].
+        next attempt set to ``next_attempt``. Deferred[QueuedMessage], or None when
+        the message is on hold or not due at ``now`` any more (changed since it was
+        found due); a message no longer queued fails with a lookup error.
         """
 
     def finish_attempt(message_id, outcome):  # type: ignore[no-untyped-def]

@@ -1004,9 +1004,12 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
 
     def start_attempt(
         self, message_id: int, now: datetime, next_attempt: datetime
-    ) -> Deferred[QueuedMessage]:
-        def job(connection: sqlite3.Connection) -> QueuedMessage:
+    ) -> Deferred[QueuedMessage | None]:
+        def job(connection: sqlite3.Connection) -> QueuedMessage | None:
             message = _load_queued(connection, message_id)
+            if message.hold or message.next_attempt > now:
+                # Held or rescheduled since it was found due (queue control, the CLI).
+                return None
             # spec §4.4: attempts += 1, last attempt = now, "delivering..." result.
             results = (*message.results, DeliveryAttempt(start=now, error=DELIVERING))
             connection.execute(

@@ -13,7 +13,13 @@ from mailtwist.metrics import NullMetrics
 from mailtwist.queue.localdelivery import LocalDeliveryTransport
 from mailtwist.queue.scheduler import FINISH_RETRIES, STOP_GRACE, QueueScheduler
 from mailtwist.queue.transport import DeliveryResult, ITransport
-from mailtwist.store.records import DEFAULT_MAILBOXES, DELIVERING, NewMessage, QueuedMessage
+from mailtwist.store.records import (
+    DEFAULT_MAILBOXES,
+    DELIVERING,
+    MessageFilter,
+    NewMessage,
+    QueuedMessage,
+)
 from mailtwist.store.webhooks import NewWebhook, PreparedWebhook, WebhookFilter
 from mailtwist.testing.store import INTERRUPTED, MemoryStore
 from tests.queue.fakes import DELIVERED, FakeDirectory, FixedJitter, ScriptedTransport
@@ -228,6 +234,28 @@ class SubmitManyTests(SchedulerTestCase):
         )
         retired = self.successResultOf(self.store.list_retired())
         self.assertEqual(sorted(r.recipient for r in retired), ["a@x.example", "b@x.example"])
+
+
+class ChangedMeanwhileTests(SchedulerTestCase):
+    def test_message_held_after_it_was_found_due_is_not_attempted(self) -> None:
+        """A message held between the look for due messages and its attempt's start is
+        left alone, without pausing the scheduler for other messages."""
+        transport = ScriptedTransport(DELIVERED, DELIVERED)
+        scheduler = self.make(transport)
+        real_start = self.store.start_attempt
+
+        def hold_first(message_id: int, now: Any, next_attempt: Any) -> Any:
+            self.store.start_attempt = real_start  # type: ignore[method-assign]
+            self.successResultOf(self.store.set_hold(MessageFilter(ids=(message_id,)), True))
+            return real_start(message_id, now, next_attempt)
+
+        self.store.start_attempt = hold_first  # type: ignore[method-assign]
+        [held] = self.submit(scheduler, "a@example.org")
+        self.assertEqual(transport.calls, [])
+        [queued] = self.queue()
+        self.assertEqual((queued.id, queued.hold, queued.attempts), (held.id, True, 0))
+        self.submit(scheduler, "b@example.org")
+        self.assertEqual(len(transport.calls), 1)
 
 
 class WebhookWithOutcomeTests(SchedulerTestCase):

@@ -310,6 +310,16 @@ class StoreContractMixin:
         self.assertEqual(started.results, (DeliveryAttempt(start=NOW, error=DELIVERING),))
         self.assertEqual(await self.store.queued_message(queued.id), started)
 
+    async def test_start_attempt_not_when_held_or_not_due(self) -> None:
+        """A message held or rescheduled since it was found due is not started (None) and
+        stays as it is."""
+        [held, later] = await self.enqueue(recipients=("a@example.com", "b@example.com"))
+        await self.store.set_hold(MessageFilter(ids=(held.id,)), True)
+        await self.store.set_next_attempt(MessageFilter(ids=(later.id,)), NOW + timedelta(1))
+        self.assertIsNone(await self.store.start_attempt(held.id, NOW, NOW + timedelta(1)))
+        self.assertIsNone(await self.store.start_attempt(later.id, NOW, NOW + timedelta(1)))
+        self.assertEqual([m.attempts for m in await self.store.list_queue()], [0, 0])
+
     async def test_start_attempt_unknown(self) -> None:
         """Starting an attempt on an unknown message fails with a lookup error."""
         await self.assertFailure(self.store.start_attempt(999, NOW, NOW), self.not_found)
