@@ -22,6 +22,8 @@ from mailtwist.queue.scheduler import (
     MessageSigner,
     WebhookPreparer,
     dsns_always_enabled,
+    keep_nothing,
+    keep_until,
 )
 from mailtwist.store import SuppressionExists
 from mailtwist.store._interfaces import AttemptOutcome, IStore, Retirement
@@ -99,10 +101,6 @@ class SuppressionCSVError(QueueControlError):
         )
 
 
-def _keep_nothing(account: str) -> timedelta:
-    return timedelta(0)
-
-
 @dataclass(frozen=True)
 class _ImportRow:
     line: int
@@ -132,7 +130,7 @@ class QueueControl:
         wake: Callable[[], None],
         in_flight: Callable[[], Collection[int]] = frozenset,
         outcome_recorded: Callable[[QueuedMessage, AttemptOutcome, str], object] | None = None,
-        keep_retired_for: Callable[[str], timedelta] = _keep_nothing,
+        keep_retired_for: Callable[[str], timedelta] = keep_nothing,
         hostname: str = "localhost",
         dsn_enabled: Callable[[str, str], bool] = dsns_always_enabled,
         signer: MessageSigner | None = None,
@@ -245,7 +243,9 @@ class QueueControl:
             if message.id in busy:
                 continue
             attempt = DeliveryAttempt(start=now, error=CANCELED_BY_ADMIN)
-            retire = Retirement(False, event, self._keep_until(message.account, now))
+            retire = Retirement(
+                False, event, keep_until(self._keep_retired_for, message.account, now)
+            )
             deliveries: tuple[MailboxDelivery, ...] = ()
             if event == "failed":
                 dsn = self.dsn.failure(
@@ -290,7 +290,9 @@ class QueueControl:
             )
             found.extend(page.rows)
             if page.next is None:
-                return found
+                # Pages come from separate reads while the scheduler moves next
+                # attempts: a message may show up twice; report it once.
+                return list({message.id: message for message in found}.values())
             after = page.next
 
     async def _changed(self, count: int) -> int:
@@ -300,14 +302,6 @@ class QueueControl:
         except Exception:
             log.failure("waking the queue failed")
         return count
-
-    def _keep_until(self, account: str, now: datetime) -> datetime | None:
-        try:
-            period = self._keep_retired_for(account)
-        except Exception:
-            log.failure("retention period of account {account} unknown", account=account)
-            return None
-        return now + period if period > timedelta(0) else None
 
     # -- hold rules (spec §4.8)
 

@@ -73,9 +73,21 @@ WILL_RETRY_FOR = timedelta(hours=28)
 DSN_MAILBOX = "Inbox"
 
 
-def _keep_nothing(account: str) -> timedelta:
-    # spec §4.2: KeepRetiredMessagePeriod defaults to 0, retired records are not kept.
+def keep_nothing(account: str) -> timedelta:
+    """The default retention: spec §4.2's KeepRetiredMessagePeriod 0, nothing kept."""
     return timedelta(0)
+
+
+def keep_until(
+    keep_retired_for: Callable[[str], timedelta], account: str, finished: datetime
+) -> datetime | None:
+    """Until when a message retired at ``finished`` is kept; None: not kept (spec §4.2)."""
+    try:
+        period = keep_retired_for(account)
+    except Exception:
+        log.failure("retention period of account {account} unknown", account=account)
+        return None
+    return finished + period if period > timedelta(0) else None
 
 
 def dsns_always_enabled(account: str, origin: str) -> bool:
@@ -240,7 +252,7 @@ class QueueScheduler:
         clock: IReactorTime,
         concurrency: int = 10,
         attempt_timeout: float = 60.0,
-        keep_retired_for: Callable[[str], timedelta] = _keep_nothing,
+        keep_retired_for: Callable[[str], timedelta] = keep_nothing,
         random: Random | None = None,
         metrics: IMetrics | None = None,
         store_retry_delay: float = 5.0,
@@ -587,14 +599,18 @@ class QueueScheduler:
         finished = start + timedelta(seconds=duration)
         deliveries = tuple(result.deliveries)
         if result.success:
-            retire = Retirement(True, "delivered", self._keep_until(message.account, finished))
+            retire = Retirement(
+                True, "delivered", keep_until(self._keep_retired_for, message.account, finished)
+            )
             return AttemptOutcome(attempt, retire=retire, deliveries=deliveries)
         max_attempts = message.max_attempts or DEFAULT_MAX_ATTEMPTS
         # spec §4.4: permanent failure (a suppressed recipient is one), or attempts
         # used up -> failed, with a failure DSN to the sender.
         if suppressed or result.permanent or message.attempts >= max_attempts:
             event = "suppressed" if suppressed else "failed"
-            retire = Retirement(False, event, self._keep_until(message.account, finished))
+            retire = Retirement(
+                False, event, keep_until(self._keep_retired_for, message.account, finished)
+            )
             dsn = self.dsn.failure(message, attempt, data, finished)
             suppression = None if suppressed else await self._auto_suppression(message, attempt)
             return AttemptOutcome(
@@ -626,15 +642,6 @@ class QueueScheduler:
             log.failure("suppression processing of message {id} failed", id=message.id)
             return None
         return None if listed is not None else suppression
-
-    def _keep_until(self, account: str, finished: datetime) -> datetime | None:
-        try:
-            period = self._keep_retired_for(account)
-        except Exception:
-            log.failure("retention period of account {account} unknown", account=account)
-            return None
-        # spec §4.2: a period of 0 means the retired record is not kept.
-        return finished + period if period > timedelta(0) else None
 
     async def _record(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
         event = outcome.retire.event if outcome.retire is not None else "delayed"

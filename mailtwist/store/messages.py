@@ -14,6 +14,7 @@ from zope.interface import Interface, implementer
 
 from mailtwist.store.records import StoredMessage
 from mailtwist.store.schema import Migration
+from mailtwist.store.times import parse_time, time_text
 
 T = TypeVar("T")
 
@@ -144,13 +145,6 @@ class IMessageStore(Interface):
         in one durable transaction; forgets expired keys and old sends. Deferred[None]."""
 
 
-# Same fixed-width UTC text as the rest of the store (sqlite.time_text).
-def _text(moment: datetime) -> str:
-    from mailtwist.store.sqlite import time_text
-
-    return time_text(moment)
-
-
 def _find(connection: sqlite3.Connection, account: str, message_id: int) -> sqlite3.Row:
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise TypeError(f"message id must be an int, not {message_id!r}")
@@ -172,8 +166,6 @@ def _find(connection: sqlite3.Connection, account: str, message_id: int) -> sqli
 
 
 def _stored(row: sqlite3.Row) -> StoredMessage:
-    from mailtwist.store.sqlite import parse_time
-
     return StoredMessage(
         id=row["id"],
         account=row["account"],
@@ -208,7 +200,7 @@ class MailboxMessageQueries:
     def remove_account_message(
         self, account: str, message_id: int, now: datetime
     ) -> Deferred[None]:
-        removed = _text(now)
+        removed = time_text(now)
 
         def job(connection: sqlite3.Connection) -> None:
             from mailtwist.store.sqlite import _drop_unreferenced_data
@@ -266,7 +258,7 @@ class MailboxMessageQueries:
     def webapi_send_counts(
         self, account: str, recipients: Sequence[str], since: datetime
     ) -> Deferred[SendCounts]:
-        start = _text(since)
+        start = time_text(since)
         asked = tuple(dict.fromkeys(r.lower() for r in recipients))
 
         def job(connection: sqlite3.Connection) -> SendCounts:
@@ -295,7 +287,7 @@ class MailboxMessageQueries:
     def idempotent_response(
         self, account: str, key: str, now: datetime
     ) -> Deferred[IdempotentResponse | None]:
-        moment = _text(now)
+        moment = time_text(now)
 
         def job(connection: sqlite3.Connection) -> IdempotentResponse | None:
             row = connection.execute(
@@ -316,8 +308,8 @@ class MailboxMessageQueries:
         now: datetime,
         idempotency: IdempotencyRecord | None,
     ) -> Deferred[None]:
-        sent = _text(now)
-        forget_before = _text(now - SEND_HISTORY)
+        sent = time_text(now)
+        forget_before = time_text(now - SEND_HISTORY)
         rows = [(account, r.lower(), sent) for r in recipients]
 
         def job(connection: sqlite3.Connection) -> None:
@@ -335,7 +327,7 @@ class MailboxMessageQueries:
                         idempotency.key,
                         idempotency.request_hash,
                         idempotency.response,
-                        _text(idempotency.expires),
+                        time_text(idempotency.expires),
                     ),
                 )
 

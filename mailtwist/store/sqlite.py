@@ -39,6 +39,7 @@ from mailtwist.store.records import (
     Suppression,
 )
 from mailtwist.store.schema import migrate
+from mailtwist.store.times import parse_time, time_text
 from mailtwist.store.webhooks import WebhookQueries
 
 T = TypeVar("T")
@@ -47,8 +48,6 @@ _log = Logger()
 
 #: Error of the result that replaces ``delivering...`` after a restart.
 INTERRUPTED = "attempt interrupted: server stopped"
-
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _QUEUE_COLUMNS = (
     "id",
@@ -128,18 +127,6 @@ class SuppressionExists(ValueError):
 
 
 # -- conversions between records and columns (pure; run on the database thread)
-
-
-def time_text(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds, fixed width so text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: the store needs timezone-aware times")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """The timezone-aware UTC datetime of a stored time."""
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def _optional_time(text: str | None) -> datetime | None:

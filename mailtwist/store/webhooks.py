@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from zope.interface import Interface, implementer
 
 from mailtwist.store.records import DELIVERING, Cursor, Page
 from mailtwist.store.schema import Migration
+from mailtwist.store.times import parse_time, time_text
 
 T = TypeVar("T")
 
@@ -23,8 +24,6 @@ WEBHOOK_INTERRUPTED = "webhook attempt interrupted: server stopped"
 
 #: Appended to the error of an in-flight attempt whose hook was superseded (spec §3.5).
 SUPERSEDED = " (superseded)"
-
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _SCHEMA = (
     # spec §3.6 Hook. AUTOINCREMENT: ids are never reused, they are the
@@ -91,17 +90,6 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def _time_text(moment: datetime) -> str:
-    # The same format as mailtwist.store.sqlite.time_text (which imports this module).
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: the store needs timezone-aware times")
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class WebhookResult:
     """One attempt to deliver a webhook (spec §3.6 HookResult); duration in seconds."""
@@ -116,7 +104,7 @@ class WebhookResult:
 
     def json_value(self) -> dict[str, Any]:
         return {
-            "start": _time_text(self.start),
+            "start": time_text(self.start),
             "url": self.url,
             "duration": self.duration,
             "success": self.success,
@@ -127,7 +115,7 @@ class WebhookResult:
 
     @classmethod
     def from_json_value(cls, value: dict[str, Any]) -> WebhookResult:
-        return cls(**{**value, "start": _parse_time(value["start"])})
+        return cls(**{**value, "start": parse_time(value["start"])})
 
 
 @dataclass(frozen=True)
@@ -332,7 +320,7 @@ def _common(row: sqlite3.Row) -> dict[str, Any]:
         "account": row["account"],
         "url": row["url"],
         "payload": bytes(row["payload"]),
-        "submitted": _parse_time(row["submitted"]),
+        "submitted": parse_time(row["submitted"]),
         "attempts": row["attempts"],
         "results": _parse_results(row["results"]),
         "is_incoming": bool(row["is_incoming"]),
@@ -348,7 +336,7 @@ def _common(row: sqlite3.Row) -> dict[str, Any]:
 def _webhook_from_row(row: sqlite3.Row) -> Webhook:
     return Webhook(
         **_common(row),
-        next_attempt=_parse_time(row["next_attempt"]),
+        next_attempt=parse_time(row["next_attempt"]),
         authorization=row["authorization"],
     )
 
@@ -359,8 +347,8 @@ def _retired_from_row(row: sqlite3.Row) -> RetiredWebhook:
         authorization=bool(row["authorization"]),
         superseded_by_id=row["superseded_by_id"],
         success=bool(row["success"]),
-        last_activity=_parse_time(row["last_activity"]),
-        keep_until=_parse_time(row["keep_until"]),
+        last_activity=parse_time(row["last_activity"]),
+        keep_until=parse_time(row["keep_until"]),
     )
 
 
@@ -399,13 +387,13 @@ def _retire(
             int(hook.is_incoming),
             hook.outgoing_event,
             hook.payload,
-            _time_text(hook.submitted),
+            time_text(hook.submitted),
             hook.attempts,
             _results_text(hook.results),
             superseded_by_id,
             int(success),
-            _time_text(now),
-            _time_text(keep_until),
+            time_text(now),
+            time_text(keep_until),
         ),
     )
 
@@ -420,7 +408,7 @@ def _start(
     next_attempt = next_attempt_for(hook.attempts)
     connection.execute(
         "UPDATE webhook SET attempts = ?, next_attempt = ?, results = ? WHERE id = ?",
-        (hook.attempts + 1, _time_text(next_attempt), _results_text(results), hook.id),
+        (hook.attempts + 1, time_text(next_attempt), _results_text(results), hook.id),
     )
     return replace(hook, attempts=hook.attempts + 1, next_attempt=next_attempt, results=results)
 
@@ -461,8 +449,8 @@ def insert_webhook(
             int(hook.is_incoming),
             hook.outgoing_event,
             hook.payload,
-            _time_text(hook.submitted),
-            _time_text(next_attempt),
+            time_text(hook.submitted),
+            time_text(next_attempt),
         ),
     )
     new_id = cursor.lastrowid
@@ -529,7 +517,7 @@ def _page(
     if after is not None:
         # Keyset pagination: never OFFSET, so a late page costs what the first does.
         where += f" AND ({sort}, id) {'>' if ascending else '<'} (?, ?)"
-        args.extend([_time_text(after.value), after.id])
+        args.extend([time_text(after.value), after.id])
     rows = connection.execute(
         f"SELECT * FROM {table} WHERE {where} ORDER BY {sort} {order}, id {order} LIMIT ?",
         (*args, limit + 1),
@@ -538,7 +526,7 @@ def _page(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = Cursor(_parse_time(last[sort]), last["id"])
+        next_cursor = Cursor(parse_time(last[sort]), last["id"])
     return Page(tuple(items), next_cursor)
 
 
@@ -609,7 +597,7 @@ class WebhookQueries:
                 next_row = connection.execute(
                     "SELECT next_attempt FROM webhook WHERE id = ?", (row["id"],)
                 ).fetchone()
-                heads.append(WebhookHead(row["id"], row["url"], _parse_time(next_row[0])))
+                heads.append(WebhookHead(row["id"], row["url"], parse_time(next_row[0])))
             heads.sort(key=lambda h: (h.next_attempt, h.id))
             return heads
 
@@ -676,7 +664,7 @@ class WebhookQueries:
             row = connection.execute(
                 "SELECT * FROM webhook WHERE url = ? AND next_attempt <= ?"
                 " ORDER BY next_attempt, id LIMIT 1",
-                (url, _time_text(now)),
+                (url, time_text(now)),
             ).fetchone()
             if row is None:
                 return status, None
@@ -712,7 +700,7 @@ class WebhookQueries:
         def job(connection: sqlite3.Connection) -> int:
             where, args = _filter_where(webhook_filter, retired=False)
             cursor = connection.execute(
-                f"UPDATE webhook SET next_attempt = ? WHERE {where}", (_time_text(now), *args)
+                f"UPDATE webhook SET next_attempt = ? WHERE {where}", (time_text(now), *args)
             )
             return cursor.rowcount
 
@@ -781,7 +769,7 @@ class WebhookQueries:
                 results = (*hook.results[:-1], replace(last, error=WEBHOOK_INTERRUPTED))
                 connection.execute(
                     "UPDATE webhook SET results = ?, next_attempt = ? WHERE id = ?",
-                    (_results_text(results), _time_text(now), hook.id),
+                    (_results_text(results), time_text(now), hook.id),
                 )
                 count += 1
             return count
@@ -791,7 +779,7 @@ class WebhookQueries:
     def delete_expired_webhooks(self, now: datetime) -> Deferred[int]:
         def job(connection: sqlite3.Connection) -> int:
             cursor = connection.execute(
-                "DELETE FROM retired_webhook WHERE keep_until <= ?", (_time_text(now),)
+                "DELETE FROM retired_webhook WHERE keep_until <= ?", (time_text(now),)
             )
             return cursor.rowcount
 
