@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import unicodedata
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ def _utf8(data: bytes, what: str) -> str:
         raise SASLMalformed(f"{what} is not valid UTF-8") from None
 
 
-class _Mechanism:
+class _Mechanism(ABC):
     """Common driver: runs ``_step`` and turns exceptions into failed Deferreds."""
 
     name = ""
@@ -123,8 +124,9 @@ class _Mechanism:
         d.addBoth(ended)
         return d
 
+    @abstractmethod
     def _step(self, response: bytes | None) -> SASLResult | Deferred[SASLResult]:
-        raise NotImplementedError
+        """One exchange step of the mechanism (each subclass's protocol)."""
 
     def _check(self, login: str, password: str) -> Deferred[SASLResult]:
         login = _normalise_login(login)

@@ -29,100 +29,13 @@ from mailtwist.message.compose import (
 )
 from mailtwist.message.headers import field_values, parse_fields, split_message
 from mailtwist.message.parse import Structure, parse_message
+from tests.message.samples import SAMPLE_22_RAW
 
 MOX = NameAddress("", parse_address("mox@localhost"))
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 )
 
-SAMPLE_22_RAW = (
-    b"X-Mox-Reason: no-bad-signals; not using any dmarc result;\r\n"
-    b"\taddress/dkim/spf/ip-based reputation (inconclusive, no address/spf/dkim/ip\r\n"
-    b"\t reputation);\r\n"
-    b"\tsuspicious iprev failure;\r\n"
-    b"\tno junk filter configured;\r\n"
-    b"\tno known reputation and no bad signals;\r\n"
-    b"Delivered-To: mox@localhost\r\n"
-    b"Return-Path: <mox+nWrTlay6uz01P3FDNQ9Xfg@localhost>\r\n"
-    b"Authentication-Results: localhost;\r\n"
-    b"\tiprev=fail (without dnssec) policy.iprev=127.0.0.1;\r\n"
-    b"\tdkim=pass (without dnssec) header.d=localhost header.s=localserve\r\n"
-    b"\theader.a=ed25519-sha256 header.b=MrJRq+RtyUN9 header.i=mox@localhost;\r\n"
-    b"\tspf=pass (without dnssec) smtp.mailfrom=localhost;\r\n"
-    b"\tdmarc=none (without dnssec) header.from=localhost\r\n"
-    b"Received-SPF: pass (domain localhost) client-ip=127.0.0.1;\r\n"
-    b'\tenvelope-from="mox+nWrTlay6uz01P3FDNQ9Xfg@localhost"; helo=localhost;\r\n'
-    b'\tmechanism="ip4:127.0.0.1/8"; receiver=localhost; identity=mailfrom\r\n'
-    b"Received: from localhost ([127.0.0.1]) by localhost ([127.0.0.1]) via tcp\r\n"
-    b"\twith ESMTPS id p6R93RxIz0vPT0iEldT4nA (TLS1.3 TLS_AES_128_GCM_SHA256) for\r\n"
-    b"\t<mox@localhost>; 26 Nov 2026 04:22:41 +0000\r\n"
-    b"Received: from localhost by localhost id Qi8Leys0W81UzV_XiUUa7Q for\r\n"
-    b"\t<mox@localhost>; 26 Nov 2026 04:22:41 +0000\r\n"
-    b"DKIM-Signature: v=1; d=localhost; s=localserve; i=mox@localhost;\r\n"
-    b"\ta=ed25519-sha256; t=1795666961; x=1795926161; h=From:To:Cc:Bcc:Reply-To:\r\n"
-    b"\tReferences:In-Reply-To:Subject:Date:Message-Id:Content-Type:From:To:\r\n"
-    b"\tSubject:Date:Message-Id:Content-Type;\r\n"
-    b"\tbh=Afsw7lXpJUmY89oiua5vYZP0630h07nKfTH/f/3YsOM=; b=MrJRq+RtyUN9SPETDP8i0Sfo\r\n"
-    b"\tE+BhVzI+aTM16xaOOPiK1E3lRK89tZGVGNqEmHIm/WbE/hrzsALDk3Jr4veyDg==\r\n"
-    b"From: <mox@localhost>\r\n"
-    b"To: <mox@localhost>\r\n"
-    b"Subject: attachments via json\r\n"
-    b"Date: 26 Nov 2026 04:22:41 +0000\r\n"
-    b"Message-Id: <_VkY7jOLp4G2dWFlpT-LDg@localhost>\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b"User-Agent: mox/(devel)-go1.27.3\r\n"
-    b'Content-Type: multipart/mixed; boundary="83454679d53de09b4c6c0fc65e613'
-    b'9f86e52afb95bfd0703555187ef8876"\r\n'
-    b"\r\n"
-    b"--83454679d53de09b4c6c0fc65e6139f86e52afb95bfd0703555187ef8876\r\n"
-    b'Content-Type: multipart/related; boundary="d022939aa8ce349234fac92f7e7'
-    b'53a8cb7fdb4038019578876835bca6cc7"\r\n'
-    b"\r\n"
-    b"--d022939aa8ce349234fac92f7e753a8cb7fdb4038019578876835bca6cc7\r\n"
-    b'Content-Type: multipart/alternative; boundary="f3895961efa56beca00e1a8'
-    b'3a45fe5dd57685879153eaee8c99670290b8d"\r\n'
-    b"\r\n"
-    b"--f3895961efa56beca00e1a83a45fe5dd57685879153eaee8c99670290b8d\r\n"
-    b"Content-Transfer-Encoding: 7bit\r\n"
-    b"Content-Type: text/plain; charset=us-ascii\r\n"
-    b"\r\n"
-    b"see attachment\r\n"
-    b"\r\n"
-    b"--f3895961efa56beca00e1a83a45fe5dd57685879153eaee8c99670290b8d\r\n"
-    b"Content-Transfer-Encoding: 7bit\r\n"
-    b"Content-Type: text/html; charset=us-ascii\r\n"
-    b"\r\n"
-    b'<p>hello <img src="cid:pixel1"></p>\r\n'
-    b"\r\n"
-    b"--f3895961efa56beca00e1a83a45fe5dd57685879153eaee8c99670290b8d--\r\n"
-    b"\r\n"
-    b"--d022939aa8ce349234fac92f7e753a8cb7fdb4038019578876835bca6cc7\r\n"
-    b"Content-Disposition: inline; filename=pixel.png\r\n"
-    b"Content-Id: <pixel1>\r\n"
-    b"Content-Transfer-Encoding: base64\r\n"
-    b"Content-Type: image/png\r\n"
-    b"\r\n"
-    b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLv\r\n"
-    b"AAAAAElFTkSuQmCC\r\n"
-    b"\r\n"
-    b"--d022939aa8ce349234fac92f7e753a8cb7fdb4038019578876835bca6cc7--\r\n"
-    b"\r\n"
-    b"--83454679d53de09b4c6c0fc65e6139f86e52afb95bfd0703555187ef8876\r\n"
-    b"Content-Disposition: attachment; filename=notes.txt\r\n"
-    b"Content-Transfer-Encoding: base64\r\n"
-    b"Content-Type: text/plain\r\n"
-    b"\r\n"
-    b"YXR0YWNoZWQgdGV4dCBmaWxlCg==\r\n"
-    b"\r\n"
-    b"--83454679d53de09b4c6c0fc65e6139f86e52afb95bfd0703555187ef8876\r\n"
-    b"Content-Disposition: attachment; filename=data.bin\r\n"
-    b"Content-Transfer-Encoding: base64\r\n"
-    b"Content-Type: \r\n"
-    b"\r\n"
-    b"AAECAwQFBgcICQoLDA0ODw==\r\n"
-    b"\r\n"
-    b"--83454679d53de09b4c6c0fc65e6139f86e52afb95bfd0703555187ef8876--\r\n"
-)
 
 # The part of sample 22 that Send composed (from "From:" on); the rest is the
 # per-recipient prefix and the headers added at delivery.
