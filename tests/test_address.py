@@ -20,44 +20,14 @@ from mailtwist.address import (
     parse_path,
     strip_catchall,
 )
+from mailtwist.testing.addresses import address_or_none as _address_or_none
+from mailtwist.testing.addresses import addresses as _addresses
+from mailtwist.testing.addresses import ascii_localparts as _ascii_localparts
+from mailtwist.testing.addresses import domain_texts as _domain_texts
+from mailtwist.testing.addresses import localpart_chars as _localpart_chars
+from mailtwist.testing.addresses import localparts as _localparts
 
 _SETTINGS = settings(max_examples=200, deadline=None)
-
-# Characters a localpart value may hold: printable ASCII and space, and any other
-# Unicode character except controls, surrogates and line/paragraph separators.
-_localpart_chars = st.one_of(
-    st.characters(min_codepoint=32, max_codepoint=126),
-    st.characters(
-        min_codepoint=128,
-        max_codepoint=0x2FFFF,
-        exclude_categories=("Cc", "Cs", "Zl", "Zp"),  # type: ignore[arg-type]
-    ),
-)
-_localparts = st.text(_localpart_chars, min_size=1, max_size=16)
-_ascii_localparts = st.from_regex(r"[A-Za-z0-9.+_-]{1,20}", fullmatch=True)
-_ldh_labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True).filter(
-    lambda label: label[2:4] != "--"
-)
-_unicode_labels = st.sampled_from(["☺", "bücher", "straße", "日本", "пример", "jöran", "élan"])
-_domain_texts = st.lists(st.one_of(_ldh_labels, _unicode_labels), min_size=1, max_size=3).map(
-    ".".join
-)
-_domains = _domain_texts.map(parse_domain)
-
-
-def _address_or_none(localpart: str, domain: Domain) -> Address | None:
-    try:
-        return Address(localpart, domain)
-    except AddressError:
-        return None
-
-
-@st.composite
-def _addresses(draw: st.DrawFn, localparts: st.SearchStrategy[str] = _localparts) -> Address:
-    address = _address_or_none(draw(localparts), draw(_domains))
-    assume(address is not None)
-    assert address is not None
-    return address
 
 
 class ParseDomainTests(SynchronousTestCase):

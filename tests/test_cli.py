@@ -550,13 +550,13 @@ class WebhookTestCommandTests(TestCase):
         from twisted.internet.threads import deferToThread
         from twisted.web.server import Site
 
+        from mailtwist.testing.webhooks import WebhookReceiver
         from mailtwist.webhook.settings import (
             OutgoingWebhook,
             StoredWebhookSettings,
             WebhookSettings,
             new_secret,
         )
-        from tests.webhook.receiver import WebhookReceiver
 
         receiver = WebhookReceiver()
         tcp: Any = reactor

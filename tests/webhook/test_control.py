@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from mailtwist.store.records import Cursor
 from mailtwist.store.webhooks import NewWebhook, WebhookFilter
 from mailtwist.testing.store import MemoryStore
+from mailtwist.testing.webhooks import WebhookReceiver
 from mailtwist.webhook import control
 from mailtwist.webhook.settings import (
     OutgoingWebhook,
@@ -18,7 +19,6 @@ from mailtwist.webhook.settings import (
     WebhookSettings,
     new_secret,
 )
-from tests.webhook.receiver import WebhookReceiver
 
 START = 1_800_000_000.0
 NOW = datetime.fromtimestamp(START, UTC)

@@ -20,6 +20,7 @@ from mailtwist.store.webhooks import (
     WebhookResult,
 )
 from mailtwist.testing.store import MemoryStore
+from mailtwist.testing.webhooks import WebhookReceiver
 from mailtwist.webhook.payload import NameAddress, Structure
 from mailtwist.webhook.queue import (
     MAX_ATTEMPTS,
@@ -36,7 +37,6 @@ from mailtwist.webhook.settings import (
     new_secret,
     secret_key,
 )
-from tests.webhook.receiver import WebhookReceiver
 
 START = 1_800_000_000.0
 OUT = "http://127.0.0.1:8025/outgoing"

@@ -10,13 +10,13 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist import __version__
+from mailtwist.testing.webhooks import WebhookReceiver
 from mailtwist.webhook.sender import (
     WebhookRequest,
     WebhookResponse,
     WebhookSender,
     signature_headers,
 )
-from tests.webhook.receiver import WebhookReceiver
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

@@ -1,4 +1,4 @@
-"""A scripted webhook receiver for StubTreq: records requests, answers as told."""
+"""A scripted webhook receiver for tests (StubTreq): records requests, answers as told."""
 
 from __future__ import annotations
 
