@@ -110,6 +110,8 @@ class MailtwistService(Service):
             http_client=HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor))),
             settings=self.webhook_settings,
             hostname=config.hostname.ascii,
+            # Parsing a large incoming message for its payload: off the reactor.
+            run_in_thread=deferToThread,
         )
         self.router = IncomingRouter(
             store=self.store, dispatcher=self.webhooks, directory=config, clock=clock

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -223,6 +223,7 @@ class WebhookDispatcher:
         hostname: str,
         jitter: Callable[[], float] = default_jitter,
         parse_message: Callable[[bytes], Any] | None = None,
+        run_in_thread: Callable[..., Deferred[Any]] | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
         timeout: float = TIMEOUT,
     ) -> None:
@@ -232,6 +233,8 @@ class WebhookDispatcher:
         self.hostname = hostname
         self._jitter = jitter
         self._parse: Callable[[bytes], ParsedMessageLike] = parse_message or _default_parser
+        # Parsing a large message takes a while: the service runs it off the reactor.
+        self._run_in_thread = run_in_thread
         self._max_in_flight = max_in_flight
         self._sender = WebhookSender(http_client, clock, timeout)
         #: URL -> fires when its slot is released; one slot per URL (spec §3.1).
@@ -366,11 +369,19 @@ class WebhookDispatcher:
             hook = settings.incoming
             if hook is None:
                 return None
-            try:
-                parsed: ParsedMessageLike | None = self._parse(data)
-            except Exception:
-                _log.failure("parsing message {id} for its incoming webhook", id=stored.id)
-                parsed = None
+            if self._run_in_thread is None:
+                parsing: Deferred[ParsedMessageLike] = maybeDeferred(self._parse, data)
+            else:
+                parsing = self._run_in_thread(self._parse, data)
+            parsing.addErrback(unparsed)
+            return parsing.addCallback(add, hook, settings)
+
+        def unparsed(failure: Failure) -> None:
+            _log.failure("parsing message {id} for its incoming webhook", failure, id=stored.id)
+
+        def add(
+            parsed: ParsedMessageLike | None, hook: Any, settings: WebhookSettings
+        ) -> Deferred[None]:
             payload = incoming_payload(stored, parsed)
             new = NewWebhook(
                 account=account,

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from twisted.internet.defer import succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -365,6 +366,32 @@ class IncomingTests(DispatcherTestCase):
         self.assertEqual(body["Meta"]["MsgID"], 3)
         self.assertEqual(body["Meta"]["Received"], "2026-11-26T04:22:23.923872Z")
         self.assertFalse(body["Meta"]["Automated"])
+
+    def test_parse_runs_through_run_in_thread(self) -> None:
+        """With run_in_thread (the service passes deferToThread) the parse runs there, off
+        the reactor, and the webhook follows its result."""
+        ran: list[Any] = []
+
+        def runner(f: Any, *args: Any) -> Any:
+            ran.append(f)
+            return succeed(f(*args))
+
+        self.dispatcher.stop()
+        dispatcher = WebhookDispatcher(
+            store=self.store,
+            clock=self.clock,
+            http_client=self.stub,
+            settings=self.source,
+            hostname="mail.example",
+            parse_message=lambda data: FakeParsed(),
+            run_in_thread=runner,
+        )
+        self.successResultOf(dispatcher.start())
+        self.successResultOf(dispatcher.incoming("mox", stored_message(), b"raw"))
+        self.settle()
+        self.assertEqual(len(ran), 1)
+        self.assertEqual(len(self.receiver.received), 1)
+        self.successResultOf(dispatcher.stop())
 
     def test_null_sender_is_automated(self) -> None:
         """An empty MAIL FROM marks the message automated (spec §3.7)."""
