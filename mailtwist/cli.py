@@ -128,12 +128,21 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return _run_twistd(["serve", "--config", args.config or CONFIG_FILE])
 
 
+def twistd_argv(arguments: list[str], pid_files: bool) -> list[str]:
+    """The twistd command line that runs mailtwist with ``arguments``.
+
+    -n: stay in the foreground (the only mode on Windows). Where twistd writes pid
+    files, none: two localserve directories can then run side by side.
+    """
+    return ["twistd", "-n", *(["--pidfile="] if pid_files else []), "mailtwist", *arguments]
+
+
 def _run_twistd(arguments: list[str]) -> int:
     from twisted.scripts.twistd import run
 
-    # -n: stay in the foreground (also the only mode on Windows); no pid file so two
-    # localserve directories can run side by side.
-    sys.argv = ["twistd", "-n", "--pidfile=", "mailtwist", *arguments]
+    from mailtwist.platform import twistd_has_pid_files
+
+    sys.argv = twistd_argv(arguments, pid_files=twistd_has_pid_files())
     run()
     return 0
 

@@ -33,6 +33,14 @@ PathLike = str | os.PathLike[str]
 _windows_files = sys.platform == "win32"
 
 
+def twistd_has_pid_files() -> bool:
+    """Whether this platform's twistd writes pid files (and so has ``--pidfile``).
+
+    The Windows runner has neither: it refuses the option as unknown.
+    """
+    return sys.platform != "win32"
+
+
 def is_windows() -> bool:
     """Whether files follow Windows rules (open files cannot be renamed or removed)."""
     return _windows_files

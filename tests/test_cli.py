@@ -17,7 +17,15 @@ from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from mailtwist.auth.password import verify_password
-from mailtwist.cli import WAKE_PATH, CommandError, parse_cursor, parser, wake_address, wake_server
+from mailtwist.cli import (
+    WAKE_PATH,
+    CommandError,
+    parse_cursor,
+    parser,
+    twistd_argv,
+    wake_address,
+    wake_server,
+)
 from mailtwist.config import ListenerConfig, load_config, write_localserve_config
 from mailtwist.service import DATABASE_FILE
 from mailtwist.store.records import DEFAULT_MAILBOXES, Cursor, NewMessage
@@ -60,6 +68,18 @@ class ParserTests(SynchronousTestCase):
         ):
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
                 parser().parse_args(argv)
+
+    def test_twistd_command_line(self) -> None:
+        """`mailtwist localserve` runs twistd in the foreground without a pid file; on
+        Windows, whose twistd has no --pidfile option, without that option."""
+        self.assertEqual(
+            twistd_argv(["localserve", "--dir", "d"], pid_files=True),
+            ["twistd", "-n", "--pidfile=", "mailtwist", "localserve", "--dir", "d"],
+        )
+        self.assertEqual(
+            twistd_argv(["localserve"], pid_files=False),
+            ["twistd", "-n", "mailtwist", "localserve"],
+        )
 
     def test_cursor(self) -> None:
         """A cursor printed after "next:" parses back; anything else is a precise error."""

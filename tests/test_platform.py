@@ -28,6 +28,15 @@ def _raise(error: Exception):  # type: ignore[no-untyped-def]
     return fail
 
 
+class TwistdTests(SynchronousTestCase):
+    def test_pid_files_follow_the_platform(self) -> None:
+        """Only the POSIX twistd writes pid files (the Windows runner has no --pidfile)."""
+        self.patch(sys, "platform", "win32")
+        self.assertFalse(platform.twistd_has_pid_files())
+        self.patch(sys, "platform", "linux")
+        self.assertTrue(platform.twistd_has_pid_files())
+
+
 class NativePlatformTests(SynchronousTestCase):
     """The platform functions on the OS the tests run on."""
 
