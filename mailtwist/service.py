@@ -157,18 +157,30 @@ class MailtwistService(Service):
         for copy in stored:
             self._stored(copy)
 
-    def _stored(self, message: StoredMessage, data: bytes | None = None) -> None:
+    def _stored(self, message: StoredMessage, data: bytes | None = None) -> defer.Deferred[None]:
         """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3).
 
-        Its pending event (written with the message) is removed once handled; a crash
-        before that is caught up at the next start (at least once).
+        Its pending event (written with the message) is removed only once handled; if
+        handling fails or the server stops first, the next start catches up on it (at
+        least once).
         """
         if message.dsn:
-            return  # our own DSNs to the sender are no incoming mail
-        d = self.store.message_data(message.data_id) if data is None else defer.succeed(data)
-        d.addCallback(lambda content: self.router.delivered(message, content))
+            return defer.succeed(None)  # our own DSNs to the sender are no incoming mail
+        content = self.store.message_data(message.data_id) if data is None else defer.succeed(data)
+        d: defer.Deferred[None] = content.addCallback(
+            lambda raw: self.router.delivered(message, raw)
+        )
         d.addCallback(lambda _: self.store.stored_event_handled(message.id))
-        d.addErrback(_log_failure, "incoming webhook for stored message {id}", id=message.id)
+        d.addErrback(self._event_pending, message.id)
+        return d
+
+    def _event_pending(self, failure: Failure, message_id: int) -> None:
+        # The router logged its own failure; this says what becomes of the event.
+        log.warn(
+            "incoming event of stored message {id} stays pending until the next start: {error}",
+            id=message_id,
+            error=failure.getErrorMessage(),
+        )
 
     def _wake(self) -> None:
         """The CLI changed the store: look at the queue and the webhook queue now."""
@@ -198,11 +210,12 @@ class MailtwistService(Service):
             await self.store.ensure_account(account, DEFAULT_MAILBOXES)
         await self._ensure_credentials()
         await defer.maybeDeferred(self.webhooks.start)
-        # Incoming mail whose webhook was not queued before the last stop or crash.
+        # Incoming mail whose webhook was not queued before the last stop or crash, one
+        # at a time so a large backlog is not all in memory at once.
         after = 0
         while pending := await self.store.pending_stored_events(after):
             for message in pending:
-                self._stored(message)
+                await self._stored(message)
             after = pending[-1].id
         await self.scheduler.start()
         self.cleanup.start()
@@ -327,11 +340,6 @@ class MailtwistService(Service):
                 raise ValueError("a submissions listener needs [tls] in the config")
             return TLSMemoryBIOFactory(tls, False, factory)
         return factory
-
-
-def _log_failure(failure: Failure, what: str, id: int) -> None:
-    """An errback that logs: work after a commit never fails the commit's caller."""
-    log.failure(what, failure, id=id)
 
 
 def _version() -> str:

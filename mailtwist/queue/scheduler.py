@@ -60,6 +60,9 @@ OutcomeListener = Callable[[QueuedMessage, AttemptOutcome, str, Sequence[StoredM
 #: timeout.
 STOP_GRACE = 5.0
 
+#: The error of an attempt a stop cut short.
+INTERRUPTED_BY_STOP = "delivery canceled: server stopping"
+
 #: Times a failing ``finish_attempt`` is tried again before the scheduler gives up on it.
 FINISH_RETRIES = 3
 
@@ -301,6 +304,9 @@ class QueueScheduler:
         # Running transport calls by message id, and the timer that cancels them on stop.
         self._deliveries: dict[int, Deferred[DeliveryResult]] = {}
         self._stop_grace: IDelayedCall | None = None
+        # Set once the stop grace ran out: an attempt reaching its transport only
+        # now is canceled at once.
+        self._cancel_new_deliveries = False
 
     # -- public surface
 
@@ -312,6 +318,7 @@ class QueueScheduler:
             if recovered:
                 log.info("recovered {n} interrupted delivery attempts", n=recovered)
             self._running = True
+            self._cancel_new_deliveries = False
             await self._count_queue()
             self.wake()
 
@@ -335,6 +342,7 @@ class QueueScheduler:
 
     def _cancel_deliveries(self) -> None:
         self._stop_grace = None
+        self._cancel_new_deliveries = True
         for delivery in list(self._deliveries.values()):
             delivery.cancel()
 
@@ -471,7 +479,8 @@ class QueueScheduler:
         attempt.addErrback(failed).addCallback(ended)
 
     async def _attempt(self, message: QueuedMessage) -> bool:
-        """Run one attempt; False if it could not even start (store error)."""
+        """Run one attempt; False if it could not even start (a store error or the
+        message dropped meanwhile), True otherwise (the loop then looks again)."""
         start_s = self._clock.seconds()
         start = _datetime(start_s)
         jitter = self._random.uniform(-MAX_JITTER, MAX_JITTER)
@@ -486,7 +495,9 @@ class QueueScheduler:
             self._pause()
             return False
         if started is None:
-            return False  # held or rescheduled since it was found due
+            # Held or rescheduled since it was found due: look again (its new time
+            # may be the next timer).
+            return True
         data, result, suppressed = await self._run(started)
         duration = max(0.0, self._clock.seconds() - start_s)
         outcome = await self._decide_outcome(
@@ -528,6 +539,8 @@ class QueueScheduler:
     async def _run_transport(self, message: QueuedMessage, data: bytes) -> DeliveryResult:
         delivery = maybeDeferred(self._transport.deliver, message, data)
         self._deliveries[message.id] = delivery
+        if self._cancel_new_deliveries:
+            delivery.cancel()
         timed_out = False
 
         def time_out() -> None:
@@ -543,7 +556,7 @@ class QueueScheduler:
                 return DeliveryResult.temporary_failure(
                     f"timeout: no result within {self._attempt_timeout:g}s"
                 )
-            return DeliveryResult.temporary_failure("delivery canceled: server stopping")
+            return DeliveryResult(error=INTERRUPTED_BY_STOP, interrupted=True)
         except Exception as e:
             log.failure("transport failed for message {id}", id=message.id)
             return DeliveryResult.temporary_failure(f"delivery error: {e!r}")
@@ -598,6 +611,10 @@ class QueueScheduler:
         )
         finished = start + timedelta(seconds=duration)
         deliveries = tuple(result.deliveries)
+        if result.interrupted and not result.success:
+            # Cut short by a stop, as after a crash (recover_interrupted): due again
+            # at once, and no DSN, failure or suppression comes of it.
+            return AttemptOutcome(attempt, retry_at=start)
         if result.success:
             retire = Retirement(
                 True, "delivered", keep_until(self._keep_retired_for, message.account, finished)
@@ -645,10 +662,14 @@ class QueueScheduler:
 
     async def _record(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
         event = outcome.retire.event if outcome.retire is not None else "delayed"
-        outcome = await self._with_webhook(message, outcome, event)
+        planned = outcome
         stored: Sequence[StoredMessage] = ()
         for attempt in range(FINISH_RETRIES + 1):
+            last = attempt == FINISH_RETRIES
             try:
+                # Prepared on every try: a store error reading the settings is retried
+                # like one recording the outcome, and only the last try goes without.
+                outcome = await self._with_webhook(message, planned, event, required=not last)
                 stored = await self._store.finish_attempt(message.id, outcome) or ()
                 break
             except Exception:
@@ -670,17 +691,23 @@ class QueueScheduler:
             log.failure("outcome hook failed for message {id}", id=message.id)
 
     async def _with_webhook(
-        self, message: QueuedMessage, outcome: AttemptOutcome, event: str
+        self, message: QueuedMessage, outcome: AttemptOutcome, event: str, required: bool
     ) -> AttemptOutcome:
-        """The outcome with its outgoing webhook, to commit together (issue 5)."""
-        if self._prepare_webhook is None:
+        """The outcome with its outgoing webhook, to commit together (issue 5).
+
+        A stop's interruption has no webhook. When preparing fails: raised if
+        ``required``, else logged and the outcome goes without its webhook (it must
+        be recorded whatever happens to the webhook).
+        """
+        if self._prepare_webhook is None or outcome.attempt.error == INTERRUPTED_BY_STOP:
             return outcome
         try:
             prepared = await self._prepare_webhook(
                 message, event, outcome.attempt, outcome.suppression is not None
             )
         except Exception:
-            # The outcome itself must be recorded whatever happens to its webhook.
+            if required:
+                raise
             log.failure("preparing the webhook of message {id}", id=message.id)
             return outcome
         if prepared is None:

@@ -33,6 +33,9 @@ class DeliveryResult:
     permanent: bool = False
     success: bool = False
     deliveries: tuple[MailboxDelivery, ...] = ()
+    #: The attempt was cut short by the server stopping, not failed by the remote:
+    #: it counts as neither a failure nor toward DSNs, and is retried after the start.
+    interrupted: bool = False
 
     def __post_init__(self) -> None:
         if self.attempt_code and not 200 <= self.attempt_code <= 599:

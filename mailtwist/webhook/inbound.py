@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from mailtwist.address import AddressError, Domain, parse_address
 from mailtwist.dsn import ACTIONS, DSNError, RecipientReport, parse_dsn, smtp_codes
@@ -169,17 +170,22 @@ class IncomingRouter:
     def delivered(self, stored: StoredMessage, data: bytes) -> Deferred[None]:
         """Route one stored message; fires with None once its webhook is queued.
 
-        Nothing happens for DSNs mailtwist made itself (``stored.dsn``).
+        Nothing happens for DSNs mailtwist made itself (``stored.dsn``). A failure is
+        logged and passed on: the caller keeps the event pending (to be caught up
+        later) instead of treating it as handled.
         """
         d = Deferred.fromCoroutine(self._route(stored, data))
-        d.addErrback(
-            lambda failure: _log.failure(
+
+        def failed(failure: Failure) -> Failure:
+            _log.failure(
                 "routing stored message {id} of {account} to its webhook",
                 failure,
                 id=stored.id,
                 account=stored.account,
             )
-        )
+            return failure
+
+        d.addErrback(failed)
         return d.addCallback(lambda _: None)
 
     async def _route(self, stored: StoredMessage, data: bytes) -> None:

@@ -290,15 +290,36 @@ class WebhookWithOutcomeTests(SchedulerTestCase):
         )
 
     def test_outcome_recorded_when_the_webhook_cannot_be_prepared(self) -> None:
-        """A failing webhook preparation is logged; the outcome is recorded all the same."""
+        """A webhook that cannot be prepared is retried like the store; after the last
+        try the outcome is recorded without it, and every failure is logged."""
 
         def prepare(message: QueuedMessage, event: str, attempt: Any, suppressing: bool) -> Any:
             raise RuntimeError("settings unreadable")
 
         scheduler = self.make(prepare_webhook=prepare)
         self.submit(scheduler, "a@example.org")
+        self.assertEqual(len(self.queue()), 1)  # still retrying
+        for _ in range(FINISH_RETRIES):
+            self.clock.advance(5.0)
         self.assertEqual(self.queue(), [])
         self.assertEqual(self.successResultOf(self.store.webhook_count()), 0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), FINISH_RETRIES + 1)
+
+    def test_webhook_prepared_again_after_a_transient_failure(self) -> None:
+        """A settings read that fails once does not lose the webhook: the next try
+        commits it with the outcome."""
+        failures = [RuntimeError("busy")]
+
+        def prepare(message: QueuedMessage, event: str, attempt: Any, suppressing: bool) -> Any:
+            if failures:
+                raise failures.pop()
+            return succeed(self.prepared(message, event))
+
+        scheduler = self.make(prepare_webhook=prepare)
+        [queued] = self.submit(scheduler, "a@example.org")
+        self.clock.advance(5.0)
+        page = self.successResultOf(self.store.webhook_page(WebhookFilter()))
+        self.assertEqual([h.queue_msg_id for h in page.rows], [queued.id])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
@@ -518,11 +539,12 @@ class LifecycleTests(SchedulerTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_stop_cancels_a_delivery_that_hangs(self) -> None:
-        """A delivery still running STOP_GRACE seconds after stop() is canceled and recorded
-        as a temporary failure, so a stop never waits a whole attempt timeout; the message
-        stays queued for its next attempt."""
+        """A delivery still running STOP_GRACE seconds after stop() is canceled, so a stop
+        never waits a whole attempt timeout. It is recorded as interrupted, as after a
+        crash: due again at once, and not a failure - even on its last allowed attempt
+        it is not failed and no DSN goes out."""
         scheduler = self.make(attempt_timeout=600.0)
-        [queued] = self.submit(scheduler, "xtimeout@example.org")
+        [queued] = self.submit(scheduler, "xtimeout@example.org", max_attempts=1)
         stopped = scheduler.stop()
         self.clock.advance(STOP_GRACE - 1)
         self.assertNoResult(stopped)
@@ -532,6 +554,8 @@ class LifecycleTests(SchedulerTestCase):
         self.assertEqual(still.id, queued.id)
         self.assertEqual(still.results[-1].error, "delivery canceled: server stopping")
         self.assertFalse(still.results[-1].permanent)
+        self.assertEqual(still.next_attempt, still.results[-1].start)
+        self.assertEqual(self.successResultOf(self.store.list_messages("mox")), [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_stop_idle(self) -> None:

@@ -446,19 +446,23 @@ class IncomingRouterTests(SynchronousTestCase):
     # -- errors
 
     def test_store_failure_is_logged(self) -> None:
-        """A store failure is logged; the caller's Deferred still fires with None."""
+        """A store failure is logged and passed on, so the event stays pending."""
         self.retire()
         self.store.fail_next("retired_by_from_id", RuntimeError("disk on fire"))
-        self.deliver(bounce("dsn_14.txt"))
+        self.clock.advance(3600)
+        d = self.router.delivered(self.stored(f"mox+{FROM_ID}@localhost"), bounce("dsn_14.txt"))
+        self.failureResultOf(d, RuntimeError)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(self.recorder.outgoing_calls, [])
         self.assertEqual(self.recorder.incoming_calls, [])
 
     def test_dispatcher_failure_is_logged(self) -> None:
-        """A webhook queue failure is logged after the result is recorded."""
+        """A webhook queue failure is logged and passed on, after the result is recorded."""
         retired = self.retire()
         self.recorder.broken = True
-        self.deliver(bounce("dsn_14.txt"))
+        self.clock.advance(3600)
+        d = self.router.delivered(self.stored(f"mox+{FROM_ID}@localhost"), bounce("dsn_14.txt"))
+        self.failureResultOf(d, RuntimeError)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(self.retired_now(retired.id).last_activity, self.now())
 
