@@ -58,9 +58,7 @@ def _configure(connection: sqlite3.Connection, path: str) -> None:
     connection.execute("PRAGMA busy_timeout=10000")
 
 
-def run_transaction(
-    connection: sqlite3.Connection, jobs: list[Job], begin: str = "BEGIN IMMEDIATE"
-) -> list[Any]:
+def run_transaction(connection: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
     """Run ``jobs`` in one transaction, each in its own SAVEPOINT, and commit once.
 
     A failing job rolls back only its own changes; its slot in the returned list
@@ -69,7 +67,7 @@ def run_transaction(
     """
     outcomes: list[Any] = []
     try:
-        connection.execute(begin)
+        connection.execute("BEGIN IMMEDIATE")
         for job in jobs:
             connection.execute("SAVEPOINT job")
             try:
@@ -115,15 +113,11 @@ class DatabaseThread:
         reactor: IReactorFromThreads,
         on_commit: CommitObserver | None = None,
         name: str = "mailtwist-store",
-        read_only: bool = False,
     ) -> None:
-        """``read_only``: a second connection for reads only (WAL lets it read beside the
-        writer; each batch sees what was committed before it began)."""
         self._path = os.fspath(path)
         self._reactor = reactor
         self._on_commit = on_commit
         self._name = name
-        self._read_only = read_only
         self._jobs: queue.Queue[_Pending | _Stop] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._accepting = False
@@ -185,10 +179,6 @@ class DatabaseThread:
                 # isolation_level None: we issue BEGIN/COMMIT ourselves.
                 connection = sqlite3.connect(self._path, isolation_level=None)
                 _configure(connection, self._path)
-                if self._read_only:
-                    # A reader never takes the write lock: its transactions are
-                    # deferred (BEGIN), and a write by mistake fails at once.
-                    connection.execute("PRAGMA query_only=ON")
                 setup(connection)
             except BaseException:
                 self._accepting = False
@@ -232,11 +222,7 @@ class DatabaseThread:
     def _run_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
         began = time.perf_counter()  # a duration for metrics, not a clock reading
         try:
-            outcomes = run_transaction(
-                connection,
-                [pending.job for pending in batch],
-                "BEGIN" if self._read_only else "BEGIN IMMEDIATE",
-            )
+            outcomes = run_transaction(connection, [pending.job for pending in batch])
         except Exception:
             failure = Failure()
             _log.failure("store batch of {count} jobs failed", failure, count=len(batch))

@@ -819,17 +819,10 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             reactor = global_reactor
         self._reactor = reactor
         self._database: DatabaseThread | InlineDatabase
-        # Reads run on a second connection and thread, so they never wait behind a
-        # batch of writes and its fsync (WAL: readers and the writer do not block
-        # each other). In memory there is one connection for both.
-        self._reader: DatabaseThread | None = None
         if inline:
             self._database = InlineDatabase(path, on_commit)
         else:
             self._database = DatabaseThread(path, reactor, on_commit)
-            self._reader = DatabaseThread(
-                path, reactor, name="mailtwist-store-reader", read_only=True
-            )
 
     @property
     def path(self) -> str:
@@ -841,35 +834,13 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         except DatabaseClosed:
             return fail()
 
-    def _read(self, job: Callable[[sqlite3.Connection], T]) -> Deferred[T]:
-        """Run a job that only reads: it sees every write whose Deferred has fired."""
-        if self._reader is None:
-            return self._run(job)
-        try:
-            return self._reader.run(job)
-        except DatabaseClosed:
-            return fail()
-
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._reactor.seconds(), UTC)
 
     # -- lifecycle
 
     def start(self) -> Deferred[None]:
-        started = self._database.start(self._setup)
-        reader = self._reader
-        if reader is None:
-            return started
-
-        def start_reader(_: None) -> Deferred[None]:
-            # After the writer: the schema is migrated and the file is in WAL mode.
-            return reader.start(self._setup_reader)
-
-        return started.addCallback(start_reader)
-
-    @staticmethod
-    def _setup_reader(connection: sqlite3.Connection) -> None:
-        connection.row_factory = sqlite3.Row
+        return self._database.start(self._setup)
 
     @staticmethod
     def _setup(connection: sqlite3.Connection) -> None:
@@ -877,10 +848,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         migrate(connection, MIGRATIONS)
 
     def close(self) -> Deferred[None]:
-        reader = self._reader
-        if reader is None:
-            return self._database.close()
-        return reader.close().addCallback(lambda _: self._database.close())
+        return self._database.close()
 
     # -- accounts and credentials
 
@@ -904,7 +872,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             )
             return [row[0] for row in rows]
 
-        return self._read(job)
+        return self._run(job)
 
     def set_credentials(self, credentials: Credentials) -> Deferred[None]:
         def job(connection: sqlite3.Connection) -> None:
@@ -948,7 +916,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 cram_md5_opad=bytes(row["cram_md5_opad"]),
             )
 
-        return self._read(job)
+        return self._run(job)
 
     # -- the queue
 
@@ -972,7 +940,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             row = connection.execute("SELECT * FROM queue WHERE id = ?", (message_id,)).fetchone()
             return None if row is None else _queued_from_row(row)
 
-        return self._read(job)
+        return self._run(job)
 
     def list_queue(self, account: str | None = None) -> Deferred[list[QueuedMessage]]:
         def job(connection: sqlite3.Connection) -> list[QueuedMessage]:
@@ -1003,7 +971,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             due = [_queued_from_row(row) for row in rows if row["id"] not in skip]
             return due[:limit]
 
-        return self._read(job)
+        return self._run(job)
 
     def next_attempt_at(self, exclude: Collection[int]) -> Deferred[datetime | None]:
         skip = frozenset(exclude)
@@ -1019,7 +987,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                     return parse_time(row["next_attempt"])
             return None
 
-        return self._read(job)
+        return self._run(job)
 
     def start_attempt(
         self, message_id: int, now: datetime, next_attempt: datetime
@@ -1087,7 +1055,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 raise MessageNotFound(f"no message data with id {data_id}")
             return bytes(row[0])
 
-        return self._read(job)
+        return self._run(job)
 
     def list_retired(self, account: str | None = None) -> Deferred[list[RetiredMessage]]:
         def job(connection: sqlite3.Connection) -> list[RetiredMessage]:
@@ -1108,7 +1076,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         def job(connection: sqlite3.Connection) -> int:
             return int(connection.execute("SELECT COUNT(*) FROM queue").fetchone()[0])
 
-        return self._read(job)
+        return self._run(job)
 
     def queue_page(
         self,
@@ -1267,7 +1235,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             ).fetchone()
             return None if row is None else _suppression_from_row(row)
 
-        return self._read(job)
+        return self._run(job)
 
     def retired_by_from_id(self, from_id: str) -> Deferred[RetiredMessage | None]:
         def job(connection: sqlite3.Connection) -> RetiredMessage | None:
@@ -1279,7 +1247,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             ).fetchone()
             return None if row is None else _retired_from_row(row)
 
-        return self._read(job)
+        return self._run(job)
 
     def record_retired_activity(
         self, retired_id: int, attempt: DeliveryAttempt, now: datetime
@@ -1314,7 +1282,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             )
             return [_retired_from_row(row) for row in rows]
 
-        return self._read(job)
+        return self._run(job)
 
     def delete_expired_retired(self, now: datetime) -> Deferred[int]:
         """Deletes retired messages whose keep-until is before ``now``."""
@@ -1354,7 +1322,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 )
             return [_stored_from_row(row) for row in rows]
 
-        return self._read(job)
+        return self._run(job)
 
     def pending_stored_events(
         self, after_id: int = 0, limit: int = 1000
@@ -1367,7 +1335,7 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
             )
             return [_stored_from_row(row) for row in rows]
 
-        return self._read(job)
+        return self._run(job)
 
     def stored_event_handled(self, message_id: int) -> Deferred[None]:
         def job(connection: sqlite3.Connection) -> None:

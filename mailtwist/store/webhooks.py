@@ -538,7 +538,6 @@ class WebhookQueries:
     """
 
     _run: Callable[[Callable[[sqlite3.Connection], Any]], Deferred[Any]]
-    _read: Callable[[Callable[[sqlite3.Connection], Any]], Deferred[Any]]
 
     # -- settings
 
@@ -549,7 +548,7 @@ class WebhookQueries:
             ).fetchone()
             return None if row is None else str(row[0])
 
-        return self._read(job)
+        return self._run(job)
 
     def set_webhook_settings(self, account: str, settings: str | None) -> Deferred[None]:
         def job(connection: sqlite3.Connection) -> None:

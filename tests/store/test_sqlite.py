@@ -77,35 +77,6 @@ def blocking_job(
     return job
 
 
-class ReaderTests(TestCase):
-    """Reads run on their own connection and thread, beside the writer."""
-
-    async def setUp(self) -> None:  # type: ignore[override]
-        self.store = SQLiteStore(self.mktemp())
-        await self.store.start()
-        self.addCleanup(self.store.close)
-
-    async def test_read_does_not_wait_for_a_write_batch(self) -> None:
-        """A read answers while the writer thread is still busy with a batch, and sees
-        every write whose Deferred has fired."""
-        await self.store.ensure_account("mjl", ("Inbox",))
-        release = threading.Event()
-        blocked = self.store._run(lambda connection: release.wait(10))
-        read = self.store.mailboxes("mjl")
-        self.assertEqual(await read, ["Inbox"])
-        self.assertFalse(blocked.called)
-        release.set()
-        await blocked
-
-    async def test_reader_refuses_writes(self) -> None:
-        """A write sent to the reader by mistake fails instead of taking the write lock."""
-        write = self.store._read(
-            lambda connection: connection.execute("INSERT INTO account (name) VALUES ('x')")
-        )
-        with self.assertRaises(sqlite3.OperationalError):
-            await write
-
-
 class GroupCommitTests(TestCase):
     """Concurrent jobs share a transaction, each isolated in its savepoint."""
 
