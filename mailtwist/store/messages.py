@@ -149,9 +149,7 @@ def _find(connection: sqlite3.Connection, account: str, message_id: int) -> sqli
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise TypeError(f"message id must be an int, not {message_id!r}")
     row = connection.execute(
-        "SELECT mm.*, mailbox.account AS account, mailbox.name AS mailbox"
-        " FROM mailbox_message AS mm JOIN mailbox ON mailbox.id = mm.mailbox_id"
-        " WHERE mm.id = ? AND mailbox.account = ?",
+        f"{STORED_SELECT} WHERE mm.id = ? AND mailbox.account = ?",
         (message_id, account),
     ).fetchone()
     if row is not None:
@@ -165,7 +163,15 @@ def _find(connection: sqlite3.Connection, account: str, message_id: int) -> sqli
     raise MailboxMessageNotFound(f"no message {message_id} in account {account!r}")
 
 
-def _stored(row: sqlite3.Row) -> StoredMessage:
+#: Mailbox messages with their account and mailbox name, as stored_from_row reads them.
+STORED_SELECT = (
+    "SELECT mm.*, mailbox.account AS account, mailbox.name AS mailbox"
+    " FROM mailbox_message AS mm JOIN mailbox ON mailbox.id = mm.mailbox_id"
+)
+
+
+def stored_from_row(row: sqlite3.Row) -> StoredMessage:
+    """A StoredMessage from a row of STORED_SELECT."""
     return StoredMessage(
         id=row["id"],
         account=row["account"],
@@ -193,7 +199,7 @@ class MailboxMessageQueries:
             data = connection.execute(
                 "SELECT data FROM message_data WHERE id = ?", (row["data_id"],)
             ).fetchone()
-            return AccountMessage(_stored(row), bytes(data[0]))
+            return AccountMessage(stored_from_row(row), bytes(data[0]))
 
         return self._run(job)
 
@@ -251,7 +257,7 @@ class MailboxMessageQueries:
             connection.execute(
                 "UPDATE mailbox_message SET mailbox_id = ? WHERE id = ?", (target[0], message_id)
             )
-            return _stored(_find(connection, account, message_id))
+            return stored_from_row(_find(connection, account, message_id))
 
         return self._run(job)
 

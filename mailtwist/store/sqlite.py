@@ -22,7 +22,7 @@ from mailtwist.store.database import (
     DatabaseThread,
     InlineDatabase,
 )
-from mailtwist.store.messages import MailboxMessageQueries
+from mailtwist.store.messages import STORED_SELECT, MailboxMessageQueries, stored_from_row
 from mailtwist.store.records import (
     DELIVERING,
     Credentials,
@@ -163,80 +163,50 @@ def _require_tls(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _message_fields(row: sqlite3.Row) -> dict[str, Any]:
+    """The columns the queue and retired tables share, as record fields."""
+    return {
+        "id": row["id"],
+        "base_id": row["base_id"],
+        "queued": parse_time(row["queued"]),
+        "account": row["account"],
+        "sender": row["sender"],
+        "recipient": row["recipient"],
+        "recipient_domain": row["recipient_domain"],
+        "message_id": row["message_id"],
+        "subject": row["subject"],
+        "size": row["size"],
+        "last_attempt": _optional_time(row["last_attempt"]),
+        "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "results": _parse_results(row["results"]),
+        "has8bit": bool(row["has8bit"]),
+        "smtputf8": bool(row["smtputf8"]),
+        "future_release_request": row["future_release_request"],
+        "require_tls": _require_tls(row["require_tls"]),
+        "from_id": row["from_id"],
+        "transport": row["transport"],
+        "extra": json.loads(row["extra"]),
+        "origin": row["origin"],
+    }
+
+
 def _queued_from_row(row: sqlite3.Row) -> QueuedMessage:
     return QueuedMessage(
-        id=row["id"],
-        base_id=row["base_id"],
-        queued=parse_time(row["queued"]),
+        **_message_fields(row),
         hold=bool(row["hold"]),
-        account=row["account"],
-        sender=row["sender"],
-        recipient=row["recipient"],
-        recipient_domain=row["recipient_domain"],
-        message_id=row["message_id"],
-        subject=row["subject"],
-        size=row["size"],
         next_attempt=parse_time(row["next_attempt"]),
-        last_attempt=_optional_time(row["last_attempt"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        results=_parse_results(row["results"]),
         data_id=row["data_id"],
-        has8bit=bool(row["has8bit"]),
-        smtputf8=bool(row["smtputf8"]),
-        future_release_request=row["future_release_request"],
-        require_tls=_require_tls(row["require_tls"]),
-        from_id=row["from_id"],
-        transport=row["transport"],
-        extra=json.loads(row["extra"]),
-        origin=row["origin"],
     )
 
 
 def _retired_from_row(row: sqlite3.Row) -> RetiredMessage:
     return RetiredMessage(
-        id=row["id"],
-        base_id=row["base_id"],
-        queued=parse_time(row["queued"]),
-        account=row["account"],
-        sender=row["sender"],
-        recipient=row["recipient"],
-        recipient_domain=row["recipient_domain"],
-        message_id=row["message_id"],
-        subject=row["subject"],
-        size=row["size"],
-        last_attempt=_optional_time(row["last_attempt"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        results=_parse_results(row["results"]),
+        **_message_fields(row),
         success=bool(row["success"]),
         event=row["event"],
         last_activity=parse_time(row["last_activity"]),
         keep_until=parse_time(row["keep_until"]),
-        has8bit=bool(row["has8bit"]),
-        smtputf8=bool(row["smtputf8"]),
-        future_release_request=row["future_release_request"],
-        require_tls=_require_tls(row["require_tls"]),
-        from_id=row["from_id"],
-        transport=row["transport"],
-        extra=json.loads(row["extra"]),
-        origin=row["origin"],
-    )
-
-
-def _stored_from_row(row: sqlite3.Row) -> StoredMessage:
-    return StoredMessage(
-        id=row["id"],
-        account=row["account"],
-        mailbox=row["mailbox"],
-        received=parse_time(row["received"]),
-        size=row["size"],
-        flags=tuple(json.loads(row["flags"])),
-        mail_from=row["mail_from"],
-        rcpt_to=row["rcpt_to"],
-        dsn=bool(row["dsn"]),
-        remote_ip=row["remote_ip"],
-        data_id=row["data_id"],
     )
 
 
@@ -774,12 +744,6 @@ def _insert_suppression(
     return dataclasses.replace(suppression, id=row_id, created=parse_time(created))
 
 
-_STORED_SELECT = (
-    "SELECT mm.*, mailbox.account AS account, mailbox.name AS mailbox"
-    " FROM mailbox_message AS mm JOIN mailbox ON mailbox.id = mm.mailbox_id"
-)
-
-
 #: Every schema step of the store, from each module that owns tables, in version order.
 MIGRATIONS = tuple(
     sorted(
@@ -1312,15 +1276,15 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
         def job(connection: sqlite3.Connection) -> list[StoredMessage]:
             if mailbox is None:
                 rows = connection.execute(
-                    f"{_STORED_SELECT} WHERE mailbox.account = ? ORDER BY mm.id", (account,)
+                    f"{STORED_SELECT} WHERE mailbox.account = ? ORDER BY mm.id", (account,)
                 )
             else:
                 rows = connection.execute(
-                    f"{_STORED_SELECT} WHERE mailbox.account = ? AND mailbox.name = ?"
+                    f"{STORED_SELECT} WHERE mailbox.account = ? AND mailbox.name = ?"
                     " ORDER BY mm.id",
                     (account, mailbox),
                 )
-            return [_stored_from_row(row) for row in rows]
+            return [stored_from_row(row) for row in rows]
 
         return self._run(job)
 
@@ -1329,11 +1293,11 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
     ) -> Deferred[list[StoredMessage]]:
         def job(connection: sqlite3.Connection) -> list[StoredMessage]:
             rows = connection.execute(
-                f"{_STORED_SELECT} JOIN stored_event ON stored_event.mailbox_message_id = mm.id"
+                f"{STORED_SELECT} JOIN stored_event ON stored_event.mailbox_message_id = mm.id"
                 " WHERE mm.id > ? ORDER BY mm.id LIMIT ?",
                 (after_id, limit),
             )
-            return [_stored_from_row(row) for row in rows]
+            return [stored_from_row(row) for row in rows]
 
         return self._run(job)
 
