@@ -566,11 +566,11 @@ def parse_message(data: bytes, *, mail_from: str | None = None) -> ParsedMessage
         )
 
 
-def _parse_flat(data: bytes, mail_from: str | None) -> ParsedMessage:
-    """The header fields of a message whose body cannot be parsed, body as one opaque part."""
-    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+def _parsed(
+    message: Message, structure: Structure, text: str, html: str, mail_from: str | None
+) -> ParsedMessage:
+    """A ParsedMessage: the header fields of ``message`` with a body already read."""
     in_reply_to = _first(message, "In-Reply-To")
-    structure = Structure("application/octet-stream", {}, "", "", "", len(_top_body(data)), ())
     return ParsedMessage(
         from_=_addresses(message, "From"),
         to=_addresses(message, "To"),
@@ -583,35 +583,25 @@ def _parse_flat(data: bytes, mail_from: str | None) -> ParsedMessage:
         references=_message_get_references(message, in_reply_to),
         referenced_ids=_referenced_ids(message),
         date=_date(message),
-        text="",
-        html="",
+        text=text,
+        html=html,
         structure=structure,
         automated=_automated(message, structure.content_type, mail_from),
     )
+
+
+def _parse_flat(data: bytes, mail_from: str | None) -> ParsedMessage:
+    """The header fields of a message whose body cannot be parsed, body as one opaque part."""
+    message = BytesHeaderParser(policy=compat32).parsebytes(data)
+    structure = Structure("application/octet-stream", {}, "", "", "", len(_top_body(data)), ())
+    return _parsed(message, structure, "", "", mail_from)
 
 
 def _parse(data: bytes, mail_from: str | None) -> ParsedMessage:
     message = _parse_tree(data)
     root = _walk(message, 0)
     text, html = _find_readable(root)
-    in_reply_to = _first(message, "In-Reply-To")
-    return ParsedMessage(
-        from_=_addresses(message, "From"),
-        to=_addresses(message, "To"),
-        cc=_addresses(message, "Cc"),
-        bcc=_addresses(message, "Bcc"),
-        reply_to=_addresses(message, "Reply-To"),
-        subject=_decode_words(_first(message, "Subject")),
-        message_id=_first(message, "Message-Id"),
-        in_reply_to=in_reply_to,
-        references=_message_get_references(message, in_reply_to),
-        referenced_ids=_referenced_ids(message),
-        date=_date(message),
-        text=text or "",
-        html=html or "",
-        structure=root.structure,
-        automated=_automated(message, root.structure.content_type, mail_from),
-    )
+    return _parsed(message, root.structure, text or "", html or "", mail_from)
 
 
 def part_bytes(data: bytes, path: Sequence[int]) -> bytes:
