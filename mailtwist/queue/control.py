@@ -28,6 +28,8 @@ from mailtwist.queue.scheduler import (
 from mailtwist.store import SuppressionExists
 from mailtwist.store._interfaces import AttemptOutcome, IStore, Retirement
 from mailtwist.store.records import (
+    QUEUE_SORTS,
+    RETIRED_SORTS,
     Cursor,
     DeliveryAttempt,
     HoldRule,
@@ -38,7 +40,6 @@ from mailtwist.store.records import (
     RetiredMessage,
     Suppression,
 )
-from mailtwist.store.sqlite import QUEUE_SORTS, RETIRED_SORTS
 from mailtwist.store.webhooks import PreparedWebhook
 
 log = Logger()

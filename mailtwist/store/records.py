@@ -299,6 +299,11 @@ class MessageFilter:
         object.__setattr__(self, "ids", tuple(self.ids))
 
 
+#: Sort fields of the queue and retired listings, default first (spec §4.10).
+QUEUE_SORTS = ("next_attempt", "queued")
+RETIRED_SORTS = ("last_activity", "queued")
+
+
 @dataclass(frozen=True)
 class Cursor:
     """A keyset position: the sort field's value and the id of the last row seen."""

@@ -25,6 +25,8 @@ from mailtwist.store.database import (
 from mailtwist.store.messages import STORED_SELECT, MailboxMessageQueries, stored_from_row
 from mailtwist.store.records import (
     DELIVERING,
+    QUEUE_SORTS,
+    RETIRED_SORTS,
     Credentials,
     Cursor,
     DeliveryAttempt,
@@ -107,8 +109,6 @@ _RETIRED_COLUMNS = (
 )
 
 #: The sort fields of each listing (issue 3, spec §4.10), default first.
-QUEUE_SORTS = ("next_attempt", "queued")
-RETIRED_SORTS = ("last_activity", "queued")
 
 #: The events a retired message can have (see Retirement).
 _RETIRED_EVENTS = ("delivered", "failed", "suppressed", "canceled")
