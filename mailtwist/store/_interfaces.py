@@ -91,7 +91,9 @@ class IStore(Interface):
 
         Deferred[list[QueuedMessage]] in recipient order. ``next_attempt`` of the
         records is ``message.next_attempt`` or ``now``. With more than one
-        recipient every record gets ``base_id`` = the first record's id.
+        recipient every record gets ``base_id`` = the first record's id. A message
+        of origin "webapi" counts its recipients toward the webapi send limits in
+        the same transaction.
         """
 
     def enqueue_many(messages, now):  # type: ignore[no-untyped-def]

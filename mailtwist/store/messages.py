@@ -140,9 +140,30 @@ class IMessageStore(Interface):
     def idempotent_response(account, key, now):  # type: ignore[no-untyped-def]
         """The unexpired IdempotentResponse of (account, key), or None."""
 
-    def record_webapi_send(account, recipients, now, idempotency):  # type: ignore[no-untyped-def]
-        """Count a send's recipients and remember its IdempotencyRecord (or None),
-        in one durable transaction; forgets expired keys and old sends. Deferred[None]."""
+    def remember_idempotent_response(account, record, now):  # type: ignore[no-untyped-def]
+        """Remember an IdempotencyRecord durably, forgetting expired keys. Deferred[None].
+
+        (The sends themselves are counted by ``enqueue``: see count_webapi_send.)
+        """
+
+
+def count_webapi_send(
+    connection: sqlite3.Connection, account: str, recipients: Sequence[str], sent: str
+) -> None:
+    """Count a webapi message's recipients toward the send limits (spec §1.5).
+
+    Called by enqueue in the message's own transaction, so a Send is counted
+    exactly when it is queued. Forgets the account's sends older than SEND_HISTORY;
+    scoped to the account so the (account, sent) index finds them.
+    """
+    connection.executemany(
+        "INSERT INTO webapi_send (account, recipient, sent) VALUES (?, ?, ?)",
+        [(account, r.lower(), sent) for r in recipients],
+    )
+    forget_before = time_text(parse_time(sent) - SEND_HISTORY)
+    connection.execute(
+        "DELETE FROM webapi_send WHERE account = ? AND sent < ?", (account, forget_before)
+    )
 
 
 def _find(connection: sqlite3.Connection, account: str, message_id: int) -> sqlite3.Row:
@@ -307,35 +328,24 @@ class MailboxMessageQueries:
 
         return self._run(job)
 
-    def record_webapi_send(
-        self,
-        account: str,
-        recipients: Sequence[str],
-        now: datetime,
-        idempotency: IdempotencyRecord | None,
+    def remember_idempotent_response(
+        self, account: str, record: IdempotencyRecord, now: datetime
     ) -> Deferred[None]:
-        sent = time_text(now)
-        forget_before = time_text(now - SEND_HISTORY)
-        rows = [(account, r.lower(), sent) for r in recipients]
+        moment = time_text(now)
 
         def job(connection: sqlite3.Connection) -> None:
-            connection.executemany(
-                "INSERT INTO webapi_send (account, recipient, sent) VALUES (?, ?, ?)", rows
+            connection.execute("DELETE FROM idempotency_key WHERE expires <= ?", (moment,))
+            connection.execute(
+                "INSERT OR REPLACE INTO idempotency_key"
+                " (account, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)",
+                (
+                    account,
+                    record.key,
+                    record.request_hash,
+                    record.response,
+                    time_text(record.expires),
+                ),
             )
-            connection.execute("DELETE FROM webapi_send WHERE sent < ?", (forget_before,))
-            connection.execute("DELETE FROM idempotency_key WHERE expires <= ?", (sent,))
-            if idempotency is not None:
-                connection.execute(
-                    "INSERT OR REPLACE INTO idempotency_key"
-                    " (account, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        account,
-                        idempotency.key,
-                        idempotency.request_hash,
-                        idempotency.response,
-                        time_text(idempotency.expires),
-                    ),
-                )
 
         return self._run(job)
 
@@ -352,4 +362,5 @@ __all__ = [
     "MailboxMessageRemoved",
     "MailboxNotFound",
     "SendCounts",
+    "count_webapi_send",
 ]

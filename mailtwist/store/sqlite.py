@@ -598,6 +598,8 @@ def _enqueue(
         for recipient in message.recipients
     ]
     data_id = _insert_data(connection, message.data)
+    if message.origin == "webapi":
+        messages.count_webapi_send(connection, message.account, message.recipients, queued)
     ids: list[int] = []
     base_id = 0
     for recipient, hold in zip(message.recipients, holds, strict=True):

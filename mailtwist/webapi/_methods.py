@@ -285,7 +285,7 @@ class WebAPIMethods:
                 for (given, _), q in zip(recipients, queued, strict=True)
             ),
         )
-        idempotency = None
+        # Queueing counted the send toward the limits (the store, in its transaction).
         if digest is not None:
             idempotency = IdempotencyRecord(
                 key=context.idempotency_key,
@@ -293,12 +293,12 @@ class WebAPIMethods:
                 response=encode(result),
                 expires=now + IDEMPOTENCY_PERIOD,
             )
-        try:
-            await self._store.record_webapi_send(context.account, addresses, now, idempotency)
-        except Exception:
-            # The message is queued: answering an error would make the client send
-            # it again. Only the send count (and the key) are lost.
-            _log.failure("recording a webapi send of {account}", account=context.account)
+            try:
+                await self._store.remember_idempotent_response(context.account, idempotency, now)
+            except Exception:
+                # The message is queued: answering an error would make the client send
+                # it again. Only the key is lost.
+                _log.failure("remembering an Idempotency-Key of {account}", account=context.account)
         if request.SaveSent:
             await self._save_sent(request, context, composed, dkim_prefix)
         return result

@@ -16,7 +16,7 @@ from mailtwist.store.messages import (
     MailboxMessageRemoved,
     MailboxNotFound,
 )
-from mailtwist.store.records import DEFAULT_MAILBOXES, MailboxDelivery
+from mailtwist.store.records import DEFAULT_MAILBOXES, MailboxDelivery, NewMessage
 from mailtwist.testing.store import MemoryStore
 
 NOW = datetime(2026, 11, 28, 3, 39, 48, tzinfo=UTC)
@@ -96,24 +96,34 @@ class SendRecordTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.store = MemoryStore(Clock())
 
-    def test_counts(self) -> None:
-        """Recipients in the window, and first-time ones, including the asked submission."""
-        self.successResultOf(
-            self.store.record_webapi_send("a", ["Old@x"], NOW - timedelta(days=2), None)
+    def send(
+        self, account: str, recipients: list[str], when: datetime, origin: str = "webapi"
+    ) -> None:
+        message = NewMessage(
+            account=account,
+            sender=f"{account}@x",
+            recipients=tuple(recipients),
+            data=b"M\r\n",
+            origin=origin,
         )
-        self.successResultOf(self.store.record_webapi_send("a", ["old@x", "new@x"], NOW, None))
-        self.successResultOf(self.store.record_webapi_send("b", ["z@x"], NOW, None))
+        self.successResultOf(self.store.enqueue(message, when))
+
+    def test_counts(self) -> None:
+        """Queueing a webapi message counts its recipients: in the window, and first-time ones."""
+        self.send("a", ["Old@x"], NOW - timedelta(days=2))
+        self.send("a", ["old@x", "new@x"], NOW)
+        self.send("b", ["z@x"], NOW)
+        # SMTP submissions do not count toward the webapi limits.
+        self.send("a", ["smtp@x"], NOW, origin="submission")
         since = NOW - timedelta(days=1)
         counts = self.successResultOf(self.store.webapi_send_counts("a", ["new@x", "n2@x"], since))
         # old@x was sent to before the window; n2@x was never sent to.
         self.assertEqual((counts.messages, counts.first_time), (2, 2))
 
     def test_old_sends_forgotten(self) -> None:
-        """Sends older than the kept history are deleted when a new one is recorded."""
-        self.successResultOf(
-            self.store.record_webapi_send("a", ["x@x"], NOW - timedelta(days=31), None)
-        )
-        self.successResultOf(self.store.record_webapi_send("a", ["y@x"], NOW, None))
+        """Sends older than the kept history are deleted when the account queues again."""
+        self.send("a", ["x@x"], NOW - timedelta(days=31))
+        self.send("a", ["y@x"], NOW)
         counts = self.successResultOf(
             self.store.webapi_send_counts("a", ["x@x"], NOW - timedelta(days=40))
         )
@@ -122,7 +132,7 @@ class SendRecordTests(SynchronousTestCase):
     def test_idempotency_keys(self) -> None:
         """A key answers until it expires, per account."""
         record = IdempotencyRecord("k", "hash", b"{}\n", NOW + timedelta(hours=24))
-        self.successResultOf(self.store.record_webapi_send("a", ["x@x"], NOW, record))
+        self.successResultOf(self.store.remember_idempotent_response("a", record, NOW))
         found = self.successResultOf(self.store.idempotent_response("a", "k", NOW))
         assert found is not None
         self.assertEqual((found.request_hash, found.response), ("hash", b"{}\n"))

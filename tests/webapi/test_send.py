@@ -411,9 +411,9 @@ class IdempotencyTests(SynchronousTestCase):
         self.assertEqual(response.json["Code"], "protocol")
         self.assertEqual(self.webapi.submitted, [])
 
-    def test_record_failure_still_answers(self) -> None:
-        """When counting the send fails after queueing, the client still gets its result."""
-        self.webapi.store.record_webapi_send = (  # type: ignore[method-assign]
+    def test_key_record_failure_still_answers(self) -> None:
+        """When remembering the key fails after queueing, the client still gets its result."""
+        self.webapi.store.remember_idempotent_response = (  # type: ignore[method-assign]
             lambda *args: fail(RuntimeError("disk full"))
         )
         response = self.send(SIMPLE, "k1")
