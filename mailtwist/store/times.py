@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
 def time_text(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, fixed width so text order is time order."""
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -15,5 +12,15 @@ def time_text(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """The timezone-aware UTC datetime of a stored time."""
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    """The timezone-aware UTC datetime of a stored time.
+
+    Only what time_text writes is accepted: fixed width, "Z" (fromisoformat would
+    also take other RFC 3339 forms, which would break text order in the store).
+    """
+    if len(text) != _WIDTH or text[10] != "T" or text[-1] != "Z":
+        raise ValueError(f"not a stored time: {text!r}")
+    # fromisoformat: ~40 times faster than strptime, and rows are read by the thousand.
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+_WIDTH = len("2026-11-28T05:43:06.123456Z")
