@@ -206,6 +206,8 @@ def cmd_account_password(args: argparse.Namespace, out: TextIO) -> int:
         return store.set_credentials(make_credentials(args.account, password))
 
     _init_store(config_path(args), set_password)
+    # A running server reads credentials afresh when woken (else within seconds).
+    wake_server(load_config(config_path(args)))
     out.write(f"password of {args.account} set\n")
     return 0
 

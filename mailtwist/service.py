@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
 
+from mailtwist.auth.credcache import CredentialsCache
 from mailtwist.auth.limiter import FailedLoginLimiter
 from mailtwist.auth.password import make_credentials
 from mailtwist.auth.sasl import Authenticator
@@ -133,9 +134,10 @@ class MailtwistService(Service):
             ),
         )
         self.cleanup = RetiredCleanup(self.store, clock)
+        self.credentials = CredentialsCache(self.store.credentials, clock)
         self.authenticator = Authenticator(
             account_for_login=config.account_for_login,
-            credentials_for_account=self.store.credentials,
+            credentials_for_account=self.credentials,
             hostname=config.hostname.ascii,
             clock=clock,
         )
@@ -183,7 +185,9 @@ class MailtwistService(Service):
         )
 
     def _wake(self) -> None:
-        """The CLI changed the store: look at the queue and the webhook queue now."""
+        """The CLI changed the store: look at the queue and the webhook queue now,
+        and read credentials afresh (a password may have changed)."""
+        self.credentials.forget()
         self.scheduler.queue_changed()
         self.webhooks.kick()
 
@@ -237,6 +241,7 @@ class MailtwistService(Service):
         password = self._initial_password or LOCALSERVE_DEFAULT_PASSWORD
         credentials = await deferToThread(make_credentials, account, password)
         await self.store.set_credentials(credentials)
+        self.credentials.forget(account)
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
