@@ -18,10 +18,10 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
 
-from mailtwist.auth.credcache import CredentialsCache
 from mailtwist.auth.limiter import FailedLoginLimiter
 from mailtwist.auth.password import make_credentials
 from mailtwist.auth.sasl import Authenticator
+from mailtwist.cache import ExpiringCache
 from mailtwist.config import Config, ListenerConfig
 from mailtwist.dkim.sign import DKIMSigner
 from mailtwist.metrics import PrometheusMetrics
@@ -51,6 +51,10 @@ log = Logger()
 LOCALSERVE_DEFAULT_PASSWORD = "mailtwist"
 
 DATABASE_FILE = "mailtwist.db"
+
+#: Credentials and webhook settings are read from memory for this long; the CLI,
+#: which changes them in the store, wakes the server so it reads them afresh.
+STORE_CHANGES_SEEN_WITHIN = 10.0
 
 
 def tls_options(config: Config) -> CertificateOptions | None:
@@ -103,7 +107,9 @@ class MailtwistService(Service):
         # Webhook settings live in the store so changes apply without a restart; the
         # config file gives each account's starting point (issue 5).
         self.webhook_settings = StoredWebhookSettings(
-            self.store, defaults_from_accounts(config.accounts)
+            self.store,
+            defaults_from_accounts(config.accounts),
+            cached=(clock, STORE_CHANGES_SEEN_WITHIN),
         )
         self.webhooks = WebhookDispatcher(
             store=self.store,
@@ -134,7 +140,7 @@ class MailtwistService(Service):
             ),
         )
         self.cleanup = RetiredCleanup(self.store, clock)
-        self.credentials = CredentialsCache(self.store.credentials, clock)
+        self.credentials = ExpiringCache(self.store.credentials, clock, STORE_CHANGES_SEEN_WITHIN)
         self.authenticator = Authenticator(
             account_for_login=config.account_for_login,
             credentials_for_account=self.credentials,
@@ -151,13 +157,15 @@ class MailtwistService(Service):
         outcome: AttemptOutcome,
         event: str,
         stored: Sequence[StoredMessage],
+        data: bytes,
     ) -> None:
         """A durable queue outcome: its webhook was committed with it; local copies get
-        their incoming webhooks."""
+        their incoming webhooks (a copy of the queued data is not read again)."""
         if outcome.webhooks:
             self.webhooks.kick()
         for copy in stored:
-            self._stored(copy)
+            same = data and copy.data_id == message.data_id
+            self._stored(copy, data if same else None)
 
     def _stored(self, message: StoredMessage, data: bytes | None = None) -> defer.Deferred[None]:
         """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3).
@@ -188,6 +196,7 @@ class MailtwistService(Service):
         """The CLI changed the store: look at the queue and the webhook queue now,
         and read credentials afresh (a password may have changed)."""
         self.credentials.forget()
+        self.webhook_settings.forget()
         self.scheduler.queue_changed()
         self.webhooks.kick()
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from mailtwist.auth.password import make_credentials
 from mailtwist.config import load_config, write_localserve_config
 from mailtwist.service import DATABASE_FILE, MailtwistService
 from mailtwist.store.records import MailboxDelivery
@@ -79,3 +81,33 @@ class CatchUpTests(TestCase):
         hooks = list(page.rows)
         self.assertEqual([(h.is_incoming, h.subject) for h in hooks], [(True, "left behind")])
         yield service.stopService()
+
+
+class WakeTests(TestCase):
+    """What the CLI changes in the store, the running server sees once woken."""
+
+    @defer.inlineCallbacks
+    def test_wake_reads_credentials_and_webhook_settings_afresh(self):  # type: ignore[no-untyped-def]
+        """Credentials and webhook settings are served from memory for a while; a password
+        or settings written behind the server's back apply as soon as it is woken."""
+        directory = Path(self.mktemp())
+        config = load_config(write_localserve_config(directory, base_port=_free_base_port()))
+        service = MailtwistService(config, reactor=reactor)
+        service.startService()
+        yield service._started
+        self.addCleanup(service.stopService)
+        login = "mailtwist@localhost"
+        check = service.authenticator.check_password
+        self.assertEqual((yield check(login, "mailtwist")), "mailtwist")
+        before = yield service.webhook_settings.settings_for("mailtwist")
+        # What `mailtwist account password` and `webhook settings` write.
+        new = yield deferToThread(make_credentials, "mailtwist", "changed")
+        yield service.store.set_credentials(new)
+        changed = WebhookSettings(incoming=IncomingWebhook("http://127.0.0.1:9/in"))
+        yield service.store.set_webhook_settings("mailtwist", changed.to_json())
+        self.assertEqual((yield check(login, "mailtwist")), "mailtwist")
+        self.assertEqual((yield service.webhook_settings.settings_for("mailtwist")), before)
+        service._wake()
+        self.assertIsNone((yield check(login, "mailtwist")))
+        self.assertEqual((yield check(login, "changed")), "mailtwist")
+        self.assertEqual((yield service.webhook_settings.settings_for("mailtwist")), changed)

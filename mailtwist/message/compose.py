@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from twisted.logger import Logger
-
 from mailtwist import __version__
 from mailtwist.address import Address
 
@@ -29,7 +27,6 @@ __all__ = [
     "sniff_content_type",
 ]
 
-_log = Logger()
 
 DEFAULT_USER_AGENT = f"mailtwist/{__version__}"
 
@@ -668,7 +665,6 @@ def compose_message(
         if (c.text and c.html) or c.alternative_files
         else None
     )
-    levels = [level for level in (mixed, related, alternative) if level is not None]
     top_headers: list[tuple[str, str]] = []
     top_body = b""
 
@@ -701,9 +697,4 @@ def compose_message(
     message = b"".join(head) + b"\r\n" + top_body
     if max_size > 0 and len(message) > max_size:
         raise ComposeError("messageTooLarge", "message too large")
-    _log.debug(
-        "composed message of {size} bytes with {parts} multipart levels",
-        size=len(message),
-        parts=len(levels),
-    )
     return message

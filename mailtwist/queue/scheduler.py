@@ -53,7 +53,9 @@ WebhookPreparer = Callable[
 
 #: Told about every durable outcome: (message, outcome, event, stored mailbox messages).
 #: The webhooks of issue 5 listen here.
-OutcomeListener = Callable[[QueuedMessage, AttemptOutcome, str, Sequence[StoredMessage]], object]
+OutcomeListener = Callable[
+    [QueuedMessage, AttemptOutcome, str, Sequence[StoredMessage], bytes], object
+]
 
 #: On stop, deliveries still running after this many seconds are canceled (recorded as
 #: temporary failures, retried after a restart) so a stop never waits a whole attempt
@@ -503,7 +505,7 @@ class QueueScheduler:
         outcome = await self._decide_outcome(
             started, result, start, duration, next_attempt, data, suppressed
         )
-        await self._record(started, outcome)
+        await self._record(started, outcome, data)
         return True
 
     async def _run(self, message: QueuedMessage) -> tuple[bytes, DeliveryResult, bool]:
@@ -660,7 +662,7 @@ class QueueScheduler:
             return None
         return None if listed is not None else suppression
 
-    async def _record(self, message: QueuedMessage, outcome: AttemptOutcome) -> None:
+    async def _record(self, message: QueuedMessage, outcome: AttemptOutcome, data: bytes) -> None:
         event = outcome.retire.event if outcome.retire is not None else "delayed"
         planned = outcome
         stored: Sequence[StoredMessage] = ()
@@ -686,7 +688,7 @@ class QueueScheduler:
         if outcome.retire is not None:
             self._adjust_queue_size(-1)
         try:
-            self._outcome_recorded(message, outcome, event, stored)
+            self._outcome_recorded(message, outcome, event, stored, data)
         except Exception:
             log.failure("outcome hook failed for message {id}", id=message.id)
 
@@ -720,16 +722,19 @@ class QueueScheduler:
         outcome: AttemptOutcome,
         event: str,
         stored: Sequence[StoredMessage],
+        data: bytes,
     ) -> None:
         """After an outcome is durable: metrics, the log and ``on_outcome`` (webhooks).
 
         ``event`` is "delivered", "failed", "suppressed" or "delayed" (queue control
         reports "canceled" and admin "failed" through the same name); ``stored`` are
-        the mailbox messages the outcome made (local deliveries, DSNs).
+        the mailbox messages the outcome made (local deliveries, DSNs); ``data`` is
+        the message data the attempt read (b"" when it could not), so a listener
+        need not read a copy stored with the same data again.
         """
         self._metrics.delivery(event)
         if self._on_outcome is not None:
-            self._on_outcome(message, outcome, event, stored)
+            self._on_outcome(message, outcome, event, stored, data)
         log.info(
             "message {id} to {rcpt}: {event} (attempt {n}, code {code}) {error}",
             id=message.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+
 def time_text(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, fixed width so text order is time order."""
     if moment.tzinfo is None or moment.utcoffset() is None:

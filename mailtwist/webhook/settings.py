@@ -6,14 +6,16 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 
+from mailtwist.cache import ExpiringCache
 from mailtwist.webhook.payload import OUTGOING_EVENTS
 
 #: Prefix of a Standard Webhooks secret; the rest is the base64 of the HMAC key.
@@ -248,17 +250,28 @@ _GONE_ACCOUNT = WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1))
 
 
 class StoredWebhookSettings:
-    """Webhook settings read from the store on each use, so changes apply without restart.
+    """Webhook settings kept in the store, so changes apply without restart.
 
     ``defaults`` are the settings of accounts that never saved any (from the
-    config file); a saved value replaces them.
+    config file); a saved value replaces them. Without ``cached`` the store is read
+    on each use (the CLI); with ``cached=(clock, seconds)`` (the server, which looks
+    them up twice per delivered message) a read is used for that long, and
+    ``forget()`` reads afresh (the CLI wakes the server after changing them).
     """
 
     def __init__(
-        self, store: ISettingsStore, defaults: dict[str, WebhookSettings] | None = None
+        self,
+        store: ISettingsStore,
+        defaults: dict[str, WebhookSettings] | None = None,
+        cached: tuple[IReactorTime, float] | None = None,
     ) -> None:
         self._store = store
         self._defaults = dict(defaults or {})
+        self._read: Callable[[str], Deferred[str | None]] = store.webhook_settings
+        self._cache: ExpiringCache[str, str | None] | None = None
+        if cached is not None:
+            self._cache = ExpiringCache(store.webhook_settings, *cached)
+            self._read = self._cache
 
     def settings_for(self, account: str) -> Deferred[WebhookSettings]:
         """The account's current settings (no webhooks when none are set)."""
@@ -268,13 +281,20 @@ class StoredWebhookSettings:
                 return self._defaults.get(account, _GONE_ACCOUNT)
             return WebhookSettings.from_json(text)
 
-        return self._store.webhook_settings(account).addCallback(parse)
+        return self._read(account).addCallback(parse)
 
     def save(self, account: str, settings: WebhookSettings | None) -> Deferred[None]:
         """Store the account's settings; None returns it to its defaults."""
-        return self._store.set_webhook_settings(
+        d = self._store.set_webhook_settings(
             account, None if settings is None else settings.to_json()
         )
+        self.forget(account)
+        return d
+
+    def forget(self, account: str | None = None) -> None:
+        """Read the settings of ``account`` (or of all) from the store next time."""
+        if self._cache is not None:
+            self._cache.forget(account)
 
 
 __all__ = [

@@ -258,7 +258,7 @@ class AutoSuppressionTests(FeedbackTestCase):
             store=self.store,
             transport=ListingTransport(NO_SUCH_USER),
             clock=self.clock,
-            on_outcome=lambda message, outcome, event, stored: outcomes.append(outcome),
+            on_outcome=lambda message, outcome, event, stored, data: outcomes.append(outcome),
         )
         self.successResultOf(scheduler.start())
         self.send(scheduler, "bob@example.org")
@@ -394,13 +394,14 @@ class DSNTests(FeedbackTestCase):
 
 class HookAndMetricsTests(FeedbackTestCase):
     def test_outcome_hook_events(self) -> None:
-        """on_outcome hears once per durable outcome, with its event and the mailbox
-        messages it stored (here: the DSNs to the sender)."""
+        """on_outcome hears once per durable outcome, with its event, the mailbox
+        messages it stored (here: the DSNs to the sender) and the message data."""
         seen: list[tuple[int, str, bool, list[bool]]] = []
 
         def on_outcome(
-            message: QueuedMessage, outcome: AttemptOutcome, event: str, stored: Any
+            message: QueuedMessage, outcome: AttemptOutcome, event: str, stored: Any, data: bytes
         ) -> None:
+            self.assertEqual(data, ORIGINAL)
             seen.append(
                 (message.id, event, outcome.suppression is not None, [m.dsn for m in stored])
             )

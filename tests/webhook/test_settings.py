@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from twisted.internet.defer import succeed
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.webhook.settings import (
@@ -111,7 +112,7 @@ class FakeSettingsStore:
 
 
 class StoredSettingsTests(SynchronousTestCase):
-    """StoredWebhookSettings reads the store each time, so saved changes apply at once."""
+    """StoredWebhookSettings: saved changes apply at once, also when reads are cached."""
 
     def test_defaults_then_saved(self) -> None:
         """Config defaults apply until the account saves settings; None restores them; an
@@ -128,6 +129,41 @@ class StoredSettingsTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(source.settings_for("mox")), saved)
         source.save("mox", None)
         self.assertEqual(self.successResultOf(source.settings_for("mox")), default)
+
+    def test_cached_reads(self) -> None:
+        """With ``cached`` the store is read once per lifetime; save and forget read afresh,
+        and a change made behind its back (the CLI) is seen after the lifetime."""
+        store = FakeSettingsStore()
+        reads: list[str] = []
+        read = store.webhook_settings
+
+        def counted(account: str) -> Deferred[str | None]:
+            reads.append(account)
+            return read(account)
+
+        store.webhook_settings = counted  # type: ignore[method-assign]
+        clock = Clock()
+        source = StoredWebhookSettings(store, cached=(clock, 10.0))
+        first = WebhookSettings(outgoing=OutgoingWebhook("http://h.example/1"))
+        source.save("mox", first)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), first)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), first)
+        self.assertEqual(reads, ["mox"])
+        second = WebhookSettings(outgoing=OutgoingWebhook("http://h.example/2"))
+        source.save("mox", second)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), second)
+        behind = WebhookSettings(outgoing=OutgoingWebhook("http://h.example/3"))
+        store.set_webhook_settings("mox", behind.to_json())
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), second)
+        clock.advance(10.0)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), behind)
+        store.set_webhook_settings("mox", None)
+        source.forget()
+        self.assertEqual(
+            self.successResultOf(source.settings_for("mox")),
+            WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1)),
+        )
+        self.assertEqual(len(reads), 4)
 
     def test_defaults_from_config(self) -> None:
         """Config-file accounts give their KeepRetiredWebhookPeriod as defaults."""

@@ -1,4 +1,4 @@
-"""CredentialsCache: store lookups saved for a while, shared, forgotten on demand."""
+"""ExpiringCache: store lookups saved for a while, shared, forgotten on demand."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from mailtwist.auth.credcache import CREDENTIALS_FOR, CredentialsCache
 from mailtwist.auth.password import dummy_credentials
+from mailtwist.cache import ExpiringCache
 from mailtwist.store.records import Credentials
 
 
@@ -26,23 +26,28 @@ class FakeStore:
         return succeed(self.credentials.get(account))
 
 
-class CredentialsCacheTests(SynchronousTestCase):
+LIFETIME = 10.0
+
+
+class ExpiringCacheTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.store = FakeStore()
-        self.cache = CredentialsCache(self.store.fetch, self.clock)
+        self.cache: ExpiringCache[str, Credentials | None] = ExpiringCache(
+            self.store.fetch, self.clock, LIFETIME
+        )
 
     def test_remembered_for_lifetime(self) -> None:
         """A second lookup within the lifetime asks nothing; after it the store is asked again."""
         first = self.successResultOf(self.cache("a"))
         self.assertIs(self.successResultOf(self.cache("a")), first)
         self.assertEqual(self.store.asked, ["a"])
-        self.clock.advance(CREDENTIALS_FOR)
+        self.clock.advance(LIFETIME)
         self.successResultOf(self.cache("a"))
         self.assertEqual(self.store.asked, ["a", "a"])
 
     def test_unknown_remembered_too(self) -> None:
-        """An account without credentials is answered None, also from memory."""
+        """None (an account without credentials) is remembered like any value."""
         self.assertIsNone(self.successResultOf(self.cache("b")))
         self.assertIsNone(self.successResultOf(self.cache("b")))
         self.assertEqual(self.store.asked, ["b"])
