@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -439,6 +440,7 @@ def _parse_dot_string(text: str) -> tuple[str, int]:
     return text[:position], position
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str, *, allow_utf8: bool = True) -> Address:
     """Parse an RFC 5321 §4.1.2 Mailbox: Local-part "@" ( Domain / address-literal ).
 

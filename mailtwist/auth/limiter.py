@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -36,10 +37,12 @@ DEFAULT_WINDOWS = (
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_classes(ip: str) -> tuple[_Network, _Network, _Network]:
     """The three networks ``ip`` is counted in, smallest first.
 
     IPv4-mapped IPv6 addresses count as IPv4. ValueError for a malformed address.
+    Remembered per address: it is asked on every webapi request.
     """
     address = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

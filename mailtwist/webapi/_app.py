@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import urllib.parse
 from dataclasses import dataclass
-from email.message import Message as MIMEMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, Protocol
@@ -86,17 +86,21 @@ def _basic_auth(header: bytes | None) -> tuple[str, str] | None:
     return login, password
 
 
-def _media_type(header: str) -> tuple[str, MIMEMessage]:
-    """The lower-case media type and a parsed header; _ProtocolError when unparsable."""
-    parsed = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + header.encode("utf-8", "surrogateescape") + b"\r\n\r\n"
-    )
-    media = parsed.get_content_type()
-    declared = header.split(";", 1)[0].strip().lower()
-    # RFC 2045 §5.1: type "/" subtype, both tokens; email falls back to text/plain.
-    if media != declared:
+#: RFC 9110 §8.3.1: media-type = type "/" subtype parameters; both are tokens (§5.6.2).
+_MEDIA_TYPE = re.compile(
+    r"[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*(;|$)"
+)
+
+
+def _media_type(header: str) -> str:
+    """The lower-case media type of a Content-Type value; _ProtocolError when unparsable.
+
+    Parameters are left to the parser of the body (multipart's boundary).
+    """
+    match = _MEDIA_TYPE.match(header)
+    if match is None:
         raise _ProtocolError(f"unknown content-type {header}")
-    return media, parsed
+    return match.group(1).lower()
 
 
 def _parse_multipart(header: str, body: bytes) -> tuple[str | None, tuple[Upload, ...]]:
@@ -320,7 +324,7 @@ class WebAPI:
     def _request_text(self, request: IRequest, body: bytes) -> tuple[str, tuple[Upload, ...]]:
         header = request.getHeader(b"content-type")
         header_text = header.decode("utf-8", "surrogateescape") if header is not None else ""
-        media, _ = _media_type(header_text)
+        media = _media_type(header_text)
         uploads: tuple[Upload, ...] = ()
         if media == "multipart/form-data":
             text, uploads = _parse_multipart(header_text, body)

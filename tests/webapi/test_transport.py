@@ -216,6 +216,19 @@ class RequestFormTests(SynchronousTestCase):
         """An unparsable Content-Type is code protocol."""
         self.assertProtocol(self.post(b"x", "nonsense"), "unknown content-type nonsense")
 
+    def test_content_type_forms(self) -> None:
+        """The media type is matched case-insensitively with parameters and blanks around
+        it; anything that is not type/subtype tokens is refused."""
+        body = b"request=%7B%7D"
+        for good in (
+            "Application/X-WWW-Form-Urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            " application/x-www-form-urlencoded ;charset=utf-8",
+        ):
+            self.assertEqual(self.post(body, good).code, 200, good)  # type: ignore[attr-defined]
+        for bad in ("text", "a/b/c", "a/", "/b", "a b/c", "application/json{"):
+            self.assertProtocol(self.post(body, bad), f"unknown content-type {bad}")
+
     def test_missing_request(self) -> None:
         """A form without request (or an empty one) is missing/empty request."""
         for body in (b"other=1", b"request=", b""):
