@@ -357,7 +357,7 @@ def _page_rows(
     return rows, Cursor(value=parse_time(last[sort]), id=last["id"])
 
 
-# -- SQL run on the database thread, inside a job's savepoint
+# -- SQL run on the database thread, inside a job's transaction
 
 
 def _insert(connection: sqlite3.Connection, table: str, values: Mapping[str, Any]) -> int:

@@ -78,7 +78,7 @@ def blocking_job(
 
 
 class GroupCommitTests(TestCase):
-    """Concurrent jobs share a transaction, each isolated in its savepoint."""
+    """Concurrent jobs share a transaction; a failing one is rolled back alone."""
 
     async def setUp(self) -> None:  # type: ignore[override]
         self.recorder = CommitRecorder()
@@ -325,6 +325,17 @@ class StoredTimeTests(SynchronousTestCase):
     def test_naive_refused(self) -> None:
         """A naive datetime has no instant and is refused."""
         self.assertRaises(ValueError, time_text, datetime(2026, 1, 1))
+
+    def test_other_forms_refused(self) -> None:
+        """Forms time_text never writes are refused when read, not silently accepted."""
+        for text in (
+            "2026-11-28T05:43:06Z",
+            "2026-11-28T05:43:06.123456+00:00",
+            "2026-11-28 05:43:06.123456Z",
+            "",
+        ):
+            with self.assertRaises(ValueError, msg=text):
+                parse_time(text)
 
 
 class _AckCollector(ProcessProtocol):
