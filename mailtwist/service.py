@@ -164,8 +164,8 @@ class MailtwistService(Service):
         if outcome.webhooks:
             self.webhooks.kick()
         for copy in stored:
-            same = data and copy.data_id == message.data_id
-            self._stored(copy, data if same else None)
+            same_data = bool(data) and copy.data_id == message.data_id
+            self._stored(copy, data if same_data else None)
 
     def _stored(self, message: StoredMessage, data: bytes | None = None) -> defer.Deferred[None]:
         """A message stored into a mailbox: incoming webhook or DSN matching (spec §7.3).
@@ -193,8 +193,8 @@ class MailtwistService(Service):
         )
 
     def _wake(self) -> None:
-        """The CLI changed the store: look at the queue and the webhook queue now,
-        and read credentials afresh (a password may have changed)."""
+        """The CLI changed the store: look at the queue and the webhook queue now, and
+        read credentials and webhook settings afresh (either may have changed)."""
         self.credentials.forget()
         self.webhook_settings.forget()
         self.scheduler.queue_changed()
