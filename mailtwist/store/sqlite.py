@@ -965,18 +965,26 @@ class SQLiteStore(MailboxMessageQueries, WebhookQueries):
                 return None
             # spec §4.4: attempts += 1, last attempt = now, "delivering..." result.
             results = (*message.results, DeliveryAttempt(start=now, error=DELIVERING))
+            started = dataclasses.replace(
+                message,
+                attempts=message.attempts + 1,
+                last_attempt=parse_time(time_text(now)),
+                next_attempt=parse_time(time_text(next_attempt)),
+                results=results,
+            )
             connection.execute(
                 "UPDATE queue SET attempts = ?, last_attempt = ?, next_attempt = ?, results = ?"
                 " WHERE id = ?",
                 (
-                    message.attempts + 1,
+                    started.attempts,
                     time_text(now),
                     time_text(next_attempt),
                     _results_text(results),
                     message_id,
                 ),
             )
-            return _load_queued(connection, message_id)
+            # The record as the row now reads, without reading it back.
+            return started
 
         return self._run(job)
 

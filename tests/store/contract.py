@@ -309,6 +309,13 @@ class StoreContractMixin:
         self.assertEqual(started.next_attempt, later)
         self.assertEqual(started.results, (DeliveryAttempt(start=NOW, error=DELIVERING),))
         self.assertEqual(await self.store.queued_message(queued.id), started)
+        # A second attempt, after a retry: what it returns is still what is stored.
+        failed = DeliveryAttempt(start=NOW, duration=1.0, code=451, error="busy")
+        await self.store.finish_attempt(queued.id, AttemptOutcome(failed, retry_at=later))
+        again = await self.store.start_attempt(queued.id, later, later + timedelta(hours=1))
+        self.assertEqual(again.attempts, 2)
+        self.assertEqual(len(again.results), 2)
+        self.assertEqual(await self.store.queued_message(queued.id), again)
 
     async def test_start_attempt_not_when_held_or_not_due(self) -> None:
         """A message held or rescheduled since it was found due is not started (None) and
