@@ -133,8 +133,12 @@ def _optional_time(text: str | None) -> datetime | None:
     return None if text is None else parse_time(text)
 
 
+#: DeliveryAttempt's fields, all scalars: dataclasses.asdict would deep-copy each one.
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(DeliveryAttempt))
+
+
 def _attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
-    fields = dataclasses.asdict(attempt)
+    fields = {name: getattr(attempt, name) for name in _ATTEMPT_FIELDS}
     fields["start"] = time_text(attempt.start)
     return fields
 
