@@ -43,7 +43,8 @@ def make_webapi_resource(
 
     ``store`` provides IStore and IMessageStore (SQLiteStore does); ``submit`` is
     the queue scheduler's; ``signer`` a DKIMSigner (None: unsigned);
-    ``run_in_thread`` runs DKIM signing (default: inline, on the reactor).
+    ``run_in_thread`` runs DKIM signing and the parsing and composing of large
+    requests and messages (default: inline, on the reactor).
     """
     methods = WebAPIMethods(
         config=config,
@@ -58,6 +59,7 @@ def make_webapi_resource(
         limiter=limiter,
         methods=methods,
         max_message_size=config.max_message_size,
+        run_in_thread=run_in_thread,
     )
     return webapi_resource(webapi)
 

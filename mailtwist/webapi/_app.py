@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -23,7 +24,7 @@ from mailtwist.web.status import SAFE_HEADERS
 from mailtwist.webapi import openapi, pages
 from mailtwist.webapi._errors import WebAPIError
 from mailtwist.webapi._json import JSONDecodeError, decode_request, encode
-from mailtwist.webapi._methods import CallContext, RawResult, Upload
+from mailtwist.webapi._methods import OFF_REACTOR_FROM, CallContext, RawResult, Upload
 from mailtwist.webapi._records import METHODS
 
 _log = Logger()
@@ -103,6 +104,35 @@ def _media_type(header: str) -> str:
     return match.group(1).lower()
 
 
+def _parse_request(
+    content_type: str, body: bytes, record_type: type[Any]
+) -> tuple[str, tuple[Upload, ...], Any]:
+    """The request JSON, uploaded files and decoded record of a body (spec §1.3).
+
+    Refusals are WebAPIError with code protocol. Pure, so it may run in a thread.
+    """
+    try:
+        media = _media_type(content_type)
+        uploads: tuple[Upload, ...] = ()
+        if media == "multipart/form-data":
+            text, uploads = _parse_multipart(content_type, body)
+        elif media == "application/json":
+            # mailtwist extension (issue 4): the request JSON as the whole body.
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _ProtocolError("parsing request: body is not UTF-8") from None
+        else:
+            text = _parse_urlencoded(body)
+        if not text:
+            raise _ProtocolError("missing/empty request")
+        return text, uploads, decode_request(text, record_type)
+    except _ProtocolError as e:
+        raise WebAPIError("protocol", str(e)) from None
+    except JSONDecodeError as e:
+        raise WebAPIError("protocol", f"parsing request: {e}") from None
+
+
 def _parse_multipart(header: str, body: bytes) -> tuple[str | None, tuple[Upload, ...]]:
     """The ``request`` field and the uploaded files of a multipart/form-data body."""
     # RFC 7578 §4: each part has a Content-Disposition form-data with a name.
@@ -169,11 +199,13 @@ class WebAPI:
         limiter: LoginLimiter,
         methods: Any,
         max_message_size: int,
+        run_in_thread: Callable[..., Deferred[Any]] | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
         self._methods = methods
         self._max_body = max_message_size + _BODY_SLACK
+        self._run_in_thread = run_in_thread or maybeDeferred
 
     @app.route("/", branch=True)
     def dispatch(self, request: IRequest) -> Any:
@@ -296,13 +328,37 @@ class WebAPI:
         body = content.read(self._max_body + 1)
         if len(body) > self._max_body:
             return _Answer(413, b"413 - request entity too large\n")
-        try:
-            text, uploads = self._request_text(request, body)
-            record: Any = decode_request(text, METHODS[name][0])
-        except _ProtocolError as e:
-            return self._error(WebAPIError("protocol", str(e)))
-        except JSONDecodeError as e:
-            return self._error(WebAPIError("protocol", f"parsing request: {e}"))
+        header = request.getHeader(b"content-type")
+        content_type = header.decode("utf-8", "surrogateescape") if header is not None else ""
+        if len(body) < OFF_REACTOR_FROM:
+            try:
+                parsed = _parse_request(content_type, body, METHODS[name][0])
+            except WebAPIError as e:
+                return self._error(e)
+            return self._run_method(request, name, account, login, parsed)
+        # Decoding megabytes of form or JSON takes long enough to stall every other
+        # connection: off the reactor (DESIGN: the reactor thread never blocks).
+        d = self._run_in_thread(_parse_request, content_type, body, METHODS[name][0])
+
+        def refused(failure: Failure) -> _Answer:
+            failure.trap(WebAPIError)
+            error = failure.value
+            assert isinstance(error, WebAPIError)
+            return self._error(error)
+
+        return d.addCallbacks(
+            lambda parsed: self._run_method(request, name, account, login, parsed), refused
+        )
+
+    def _run_method(
+        self,
+        request: IRequest,
+        name: str,
+        account: str,
+        login: str,
+        parsed: tuple[str, tuple[Upload, ...], Any],
+    ) -> Any:
+        text, uploads, record = parsed
         key = request.getHeader(b"idempotency-key")
         context = CallContext(
             account=account,
@@ -320,25 +376,6 @@ class WebAPI:
         answer: Deferred[Any] = Deferred()
         work.chainDeferred(answer)
         return answer
-
-    def _request_text(self, request: IRequest, body: bytes) -> tuple[str, tuple[Upload, ...]]:
-        header = request.getHeader(b"content-type")
-        header_text = header.decode("utf-8", "surrogateescape") if header is not None else ""
-        media = _media_type(header_text)
-        uploads: tuple[Upload, ...] = ()
-        if media == "multipart/form-data":
-            text, uploads = _parse_multipart(header_text, body)
-        elif media == "application/json":
-            # mailtwist extension (issue 4): the request JSON as the whole body.
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _ProtocolError("parsing request: body is not UTF-8") from None
-        else:
-            text = _parse_urlencoded(body)
-        if not text:
-            raise _ProtocolError("missing/empty request")
-        return text, uploads
 
     def _result(self, result: Any) -> Any:
         if isinstance(result, RawResult):

@@ -68,6 +68,11 @@ MAX_IDEMPOTENCY_KEY = 255
 #: spec §1.5: the send limits count the last 24 hours.
 SEND_LIMIT_WINDOW = timedelta(hours=24)
 
+#: Requests and messages at least this large are parsed and composed on a thread
+#: (``run_in_thread``): megabytes take long enough on the reactor to stall every
+#: other connection, while for small ones the thread hop would cost more than the work.
+OFF_REACTOR_FROM = 256 * 1024
+
 # RFC 3501 §9: atom-char, any CHAR except atom-specials "(){ %*\"\\]" and CTLs.
 _ATOM = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+\Z")
 
@@ -119,6 +124,17 @@ def _parse(address: str) -> Address:
         return parse_address(address)
     except AddressError as e:
         raise WebAPIError("badAddress", f"parsing address {go_quote(address)}: {e}") from None
+
+
+def _content_size(request: SendRequest, context: CallContext) -> int:
+    """Roughly how many bytes a Send's message is made of (its bodies and files)."""
+    files = (*request.AlternativeFiles, *request.InlineFiles, *request.AttachedFiles)
+    return (
+        len(request.Text)
+        + len(request.HTML)
+        + sum(len(f.Data) for f in files)
+        + sum(len(u.data) for u in context.uploads)
+    )
 
 
 def _message_not_found() -> WebAPIError:
@@ -255,8 +271,11 @@ class WebAPIMethods:
             host = config.hostname.unicode if smtputf8 else config.hostname.ascii
             message_id = f"<{self._random_id()}@{host}>"
         # Step 8: compose; too large is refused before anything is queued.
+        large = _content_size(request, context) >= OFF_REACTOR_FROM
+        run = self._run_in_thread if large else maybeDeferred
         try:
-            composed = _content.compose(
+            composed = await run(
+                _content.compose,
                 request,
                 sender=NameAddress(senders[0].Name, senders[0].Address),
                 message_id=message_id,
@@ -516,6 +535,9 @@ class WebAPIMethods:
         self, request: MessageGetRequest, context: CallContext
     ) -> MessageGetResult:
         found = await self._message(context.account, request.MsgID)
+        if len(found.data) >= OFF_REACTOR_FROM:
+            result: MessageGetResult = await self._run_in_thread(_content.message_get_result, found)
+            return result
         return _content.message_get_result(found)
 
     def MessageGet(
@@ -540,8 +562,9 @@ class WebAPIMethods:
         self, request: MessagePartGetRequest, context: CallContext
     ) -> RawResult:
         found = await self._message(context.account, request.MsgID)
+        run = self._run_in_thread if len(found.data) >= OFF_REACTOR_FROM else maybeDeferred
         try:
-            return RawResult(_content.part_data(found.data, request.PartPath))
+            return RawResult(await run(_content.part_data, found.data, request.PartPath))
         except _content.ContentError as e:
             raise WebAPIError(e.code, e.message) from None
 

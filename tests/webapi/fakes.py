@@ -12,7 +12,7 @@ from typing import Any
 
 from treq.testing import StubTreq
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.task import Clock
 from twisted.web.resource import IResource, Resource
 
@@ -148,6 +148,8 @@ class Harness:
         self.authenticator = FakeAuthenticator(self.config)
         self.limiter = FailedLoginLimiter(self.clock)
         self.submitted: list[NewMessage] = []
+        #: Names of the functions given to run_in_thread (run inline here), in order.
+        self.in_thread: list[str] = []
         resource = make_webapi_resource(
             config=self.config,
             authenticator=self.authenticator,
@@ -156,12 +158,18 @@ class Harness:
             submit=lambda *messages: self.submit(*messages),
             signer=self.signer,
             clock=self.clock,
+            run_in_thread=self.run_in_thread,
         )
         root = Resource()
         root.putChild(b"webapi", resource)
         #: The site root with the webapi at /webapi/, to serve on a real port.
         self.root = root
         self.client = StubTreq(ClientAt(_Root(root), self.host))
+
+    def run_in_thread(self, f: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        """Note what would run on a thread, and run it here."""
+        self.in_thread.append(f.__name__)
+        return maybeDeferred(f, *args, **kwargs)
 
     def submit(self, *messages: NewMessage) -> Deferred[list[QueuedMessage]]:
         """Queue like QueueScheduler.submit: several messages in one transaction."""
