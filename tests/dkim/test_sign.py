@@ -175,6 +175,28 @@ class SignTests(SynchronousTestCase):
         signer = self._signer({"example.com": (("ed", _ED25519),), "mail.example.com": None})
         self.assertEqual(signer.sign(MESSAGE, parse_domain("mail.example.com")), MESSAGE)
 
+    def test_signs_quickly(self) -> None:
+        """Only Ed25519-only signing (or none) counts as quick: any RSA key of the domain
+        that would sign, found through the parent too, does not."""
+        signer = self._signer(
+            {
+                "ed.example": (("ed", _ED25519),),
+                "both.example": (("ed", _ED25519), ("rsa", _RSA)),
+                "rsa.example": (("rsa", _RSA),),
+                "off.rsa.example": None,
+            }
+        )
+        for name, quick in (
+            ("ed.example", True),
+            ("mail.ed.example", True),
+            ("both.example", False),
+            ("mail.rsa.example", False),
+            ("off.rsa.example", True),
+            ("unknown.example", True),
+            ("[127.0.0.1]", True),
+        ):
+            self.assertEqual(signer.signs_quickly(parse_domain(name)), quick, name)
+
     def test_unsignable_messages(self) -> None:
         """A message without From or with a broken header is returned unchanged."""
         signer = self._signer({"example.com": (("ed", _ED25519),)})

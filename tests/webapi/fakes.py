@@ -95,8 +95,14 @@ class FakeAuthenticator:
 class FakeSigner:
     """Prepends a recognisable DKIM-Signature field."""
 
+    def __init__(self, quickly: bool = True) -> None:
+        self.quickly = quickly
+
     def sign(self, message: bytes, domain: Any) -> bytes:
         return b"DKIM-Signature: v=1; d=" + domain.ascii.encode() + b"; b=fake\r\n" + message
+
+    def signs_quickly(self, domain: Any) -> bool:
+        return self.quickly
 
 
 class ClientAt(Resource):

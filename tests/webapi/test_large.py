@@ -8,7 +8,7 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.webapi._methods import OFF_REACTOR_FROM
-from tests.webapi.fakes import PASSWORD, Harness
+from tests.webapi.fakes import PASSWORD, FakeSigner, Harness
 
 BIG = OFF_REACTOR_FROM + 1
 
@@ -101,3 +101,29 @@ class LargeInputTests(SynchronousTestCase):
             self.webapi.call("MessagePartGet", {"MsgID": msg_id, "PartPath": [1]}).body, b"tiny"
         )
         self.assertEqual(self.webapi.in_thread, [])
+
+
+class SigningPlaceTests(SynchronousTestCase):
+    """Quick (Ed25519) signing of a small message stays inline; RSA or a large message
+    goes to run_in_thread."""
+
+    SEND = {"To": [{"Address": "a@example.org"}], "Text": "hi"}
+
+    def test_quick_signer_small_message_inline(self) -> None:
+        """A signer that signs quickly signs a small Send where it is composed."""
+        webapi = Harness(signer=FakeSigner(quickly=True))
+        self.assertEqual(webapi.call("Send", self.SEND).code, 200)
+        self.assertEqual(webapi.in_thread, [])
+        self.assertIn(b"DKIM-Signature: ", webapi.submitted[0].data)
+
+    def test_slow_signer_in_thread(self) -> None:
+        """A signer with RSA keys signs even a small Send on a thread."""
+        webapi = Harness(signer=FakeSigner(quickly=False))
+        self.assertEqual(webapi.call("Send", self.SEND).code, 200)
+        self.assertEqual(webapi.in_thread, ["sign"])
+
+    def test_quick_signer_large_message_in_thread(self) -> None:
+        """A large message is signed on a thread even with a quick signer."""
+        webapi = Harness(signer=FakeSigner(quickly=True))
+        self.assertEqual(webapi.call("Send", {**self.SEND, "Text": "z" * BIG}).code, 200)
+        self.assertEqual(webapi.in_thread, ["_parse_request", "compose", "sign"])

@@ -175,7 +175,7 @@ class SendTests(SynchronousTestCase):
     def test_signing_failure(self) -> None:
         """A signer that fails is code server; nothing is queued."""
 
-        class Broken:
+        class Broken(FakeSigner):
             def sign(self, message: bytes, domain: object) -> bytes:
                 raise ValueError("no key")
 
