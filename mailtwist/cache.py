@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -32,8 +32,9 @@ class ExpiringCache(Generic[K, V]):
         self._clock = clock
         self._lifetime = lifetime
         self._known: dict[K, tuple[float, V]] = {}
+        #: The waiters of the fetch under way per key; forget() detaches it, so a
+        #: lookup after forget() starts a fetch of its own.
         self._fetching: dict[K, list[Deferred[V]]] = {}
-        self._generation = 0
 
     def __call__(self, key: K) -> Deferred[V]:
         known = self._known.get(key)
@@ -46,17 +47,21 @@ class ExpiringCache(Generic[K, V]):
         if waiters is not None:
             waiters.append(waiter)
             return waiter
-        self._fetching[key] = [waiter]
-        self._fetch(key).addBoth(self._fetched, key, self._generation)
+        waiters = self._fetching[key] = [waiter]
+        # The fetch may answer at once (a store that runs inline): the waiter is in.
+        maybeDeferred(self._fetch, key).addBoth(self._fetched, key, waiters)
         return waiter
 
-    def _fetched(self, result: V | Failure, key: K, generation: int) -> None:
-        waiters = self._fetching.pop(key, [])
+    def _fetched(self, result: V | Failure, key: K, waiters: list[Deferred[V]]) -> None:
+        # A fetch detached by forget() answers those who asked before, unremembered.
+        current = self._fetching.get(key) is waiters
+        if current:
+            del self._fetching[key]
         if isinstance(result, Failure):
             for waiter in waiters:
                 waiter.errback(result)
             return
-        if generation == self._generation:
+        if current:
             self._known[key] = (self._clock.seconds() + self._lifetime, result)
         for waiter in waiters:
             waiter.callback(result)
@@ -65,7 +70,7 @@ class ExpiringCache(Generic[K, V]):
         """Fetch again next time: one key's value, or all of them."""
         if key is None:
             self._known.clear()
+            self._fetching.clear()
         else:
             self._known.pop(key, None)
-        # A fetch already under way may have read the old value: answer, not remember.
-        self._generation += 1
+            self._fetching.pop(key, None)

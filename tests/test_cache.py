@@ -76,14 +76,46 @@ class ExpiringCacheTests(SynchronousTestCase):
         self.assertIs(self.successResultOf(second), credentials)
 
     def test_forget_during_fetch(self) -> None:
-        """A fetch that began before forget() answers its waiters but is not remembered."""
+        """A fetch under way when forget() runs answers those who asked before it but is
+        not remembered; a lookup after forget() starts its own fetch and sees the new
+        value."""
         self.store.held = []
-        d = self.cache("a")
+        before = self.cache("a")
         self.cache.forget()
-        self.store.held[0].callback(dummy_credentials("a"))
-        self.successResultOf(d)
-        self.cache("a")
+        after = self.cache("a")
         self.assertEqual(self.store.asked, ["a", "a"])
+        old, new = dummy_credentials("a"), dummy_credentials("a")
+        self.store.held[1].callback(new)
+        self.store.held[0].callback(old)
+        self.assertIs(self.successResultOf(before), old)
+        self.assertIs(self.successResultOf(after), new)
+        self.store.held = None
+        self.assertIs(self.successResultOf(self.cache("a")), new)
+        self.assertEqual(self.store.asked, ["a", "a"])
+
+    def test_forget_one_key_keeps_others(self) -> None:
+        """forget(key) leaves the other keys, and their fetches under way, alone."""
+        self.store.credentials["b"] = dummy_credentials("b")
+        self.successResultOf(self.cache("a"))
+        self.store.held = []
+        pending_b = self.cache("b")
+        self.cache.forget("a")
+        self.store.held[0].callback(self.store.credentials["b"])
+        self.successResultOf(pending_b)
+        self.store.held = None
+        self.successResultOf(self.cache("b"))
+        self.successResultOf(self.cache("a"))
+        self.assertEqual(self.store.asked, ["a", "b", "a"])
+
+    def test_fetch_raising_does_not_hang(self) -> None:
+        """A fetch that raises instead of returning a Deferred fails that lookup only."""
+
+        def broken(account: str) -> Deferred[Credentials | None]:
+            raise RuntimeError("closed")
+
+        cache: ExpiringCache[str, Credentials | None] = ExpiringCache(broken, self.clock, 1.0)
+        self.failureResultOf(cache("a"), RuntimeError)
+        self.failureResultOf(cache("a"), RuntimeError)
 
     def test_failure_not_remembered(self) -> None:
         """A store failure reaches every waiter and the next lookup asks again."""

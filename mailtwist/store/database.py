@@ -58,20 +58,29 @@ def _configure(connection: sqlite3.Connection, path: str) -> None:
     connection.execute("PRAGMA busy_timeout=10000")
 
 
-def run_transaction(connection: sqlite3.Connection, jobs: list[Job]) -> list[Any]:
+#: After a batch in which a job failed, this many batches run with a savepoint per
+#: job from the start: a client that makes jobs fail over and over (unknown message
+#: ids) does not make every batch run twice.
+CAREFUL_BATCHES = 100
+
+
+def run_transaction(
+    connection: sqlite3.Connection, jobs: list[Job], careful: bool = False
+) -> list[Any]:
     """Run ``jobs`` in one transaction and commit once; a failing job fails alone.
 
     A failing job rolls back only its own changes; its slot in the returned list
     is its Failure. When the transaction as a whole fails (disk full, I/O error)
     it is rolled back and the exception propagates: nothing of it is durable.
 
-    Jobs almost never fail, so the batch first runs without a SAVEPOINT per job
-    (two statements less per job, each a round of the GIL on this thread). When a
-    job does fail, that attempt is rolled back whole and the batch runs again
-    with a SAVEPOINT around each job. Jobs only touch the database (and may log),
-    so running one again after a rollback is the same as running it once.
+    Jobs rarely fail, so unless ``careful`` the batch first runs without a
+    SAVEPOINT per job (two statements less per job, each a round of the GIL on
+    this thread). When a job does fail, that attempt is rolled back whole and the
+    batch runs again with a SAVEPOINT around each job. Jobs change nothing but the
+    database (they may log or draw a random jitter), so running one again after a
+    rollback is the same as running it once.
     """
-    if len(jobs) > 1:
+    if len(jobs) > 1 and not careful:
         try:
             return _run_jobs(connection, jobs, savepoints=False)
         except _JobFailed:
@@ -92,12 +101,16 @@ def _run_jobs(connection: sqlite3.Connection, jobs: list[Job], savepoints: bool)
                 try:
                     outcomes.append(job(connection))
                 except Exception as e:
+                    if not connection.in_transaction:
+                        raise  # SQLite ended the whole transaction: the batch fails
                     raise _JobFailed() from e
                 continue
             connection.execute("SAVEPOINT job")
             try:
                 outcomes.append(job(connection))
             except Exception:
+                if not connection.in_transaction:
+                    raise  # SQLite ended the whole transaction: the batch fails
                 outcomes.append(Failure())
                 connection.execute("ROLLBACK TO job")
             connection.execute("RELEASE job")
@@ -149,6 +162,8 @@ class DatabaseThread:
         self._stopping = False
         self._ended_flag = False
         self._close_waiters: list[Deferred[None]] = []
+        #: Batches still to run with savepoints from the start (CAREFUL_BATCHES).
+        self._careful = 0
 
     @property
     def path(self) -> str:
@@ -247,12 +262,17 @@ class DatabaseThread:
     def _run_batch(self, connection: sqlite3.Connection, batch: list[_Pending]) -> None:
         began = time.perf_counter()  # a duration for metrics, not a clock reading
         try:
-            outcomes = run_transaction(connection, [pending.job for pending in batch])
+            jobs = [pending.job for pending in batch]
+            outcomes = run_transaction(connection, jobs, careful=self._careful > 0)
         except Exception:
             failure = Failure()
             _log.failure("store batch of {count} jobs failed", failure, count=len(batch))
             outcomes = [failure] * len(batch)
         else:
+            if any(isinstance(outcome, Failure) for outcome in outcomes):
+                self._careful = CAREFUL_BATCHES
+            elif self._careful:
+                self._careful -= 1
             self._reactor.callFromThread(self._committed, time.perf_counter() - began, len(batch))
         self._reactor.callFromThread(self._deliver, batch, outcomes)
 

@@ -135,7 +135,8 @@ class IMessageStore(Interface):
         """
 
     def webapi_send_counts(account, recipients, since):  # type: ignore[no-untyped-def]
-        """Deferred[SendCounts] of sends at or after ``since``."""
+        """Deferred[SendCounts] of sends at or after ``since``; a recipient counts as
+        sent to before when it was in the SEND_HISTORY before ``since``."""
 
     def idempotent_response(account, key, now):  # type: ignore[no-untyped-def]
         """The unexpired IdempotentResponse of (account, key), or None."""
@@ -286,6 +287,9 @@ class MailboxMessageQueries:
         self, account: str, recipients: Sequence[str], since: datetime
     ) -> Deferred[SendCounts]:
         start = time_text(since)
+        # "Sent to before" looks back SEND_HISTORY from the window: bounded here, not
+        # by whether the account's old rows happen to be pruned yet.
+        history = time_text(since - SEND_HISTORY)
         asked = tuple(dict.fromkeys(r.lower() for r in recipients))
 
         def job(connection: sqlite3.Connection) -> SendCounts:
@@ -297,13 +301,14 @@ class MailboxMessageQueries:
                 "SELECT COUNT(DISTINCT recipient) FROM webapi_send AS s"
                 " WHERE account = ? AND sent >= ? AND NOT EXISTS ("
                 " SELECT 1 FROM webapi_send AS b WHERE b.account = s.account"
-                " AND b.recipient = s.recipient AND b.sent < ?)",
-                (account, start, start),
+                " AND b.recipient = s.recipient AND b.sent >= ? AND b.sent < ?)",
+                (account, start, history, start),
             ).fetchone()[0]
             for recipient in asked:
                 seen = connection.execute(
-                    "SELECT 1 FROM webapi_send WHERE account = ? AND recipient = ? LIMIT 1",
-                    (account, recipient),
+                    "SELECT 1 FROM webapi_send WHERE account = ? AND recipient = ?"
+                    " AND sent >= ? LIMIT 1",
+                    (account, recipient, history),
                 ).fetchone()
                 if seen is None:
                     first_time += 1

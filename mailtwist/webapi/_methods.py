@@ -292,9 +292,10 @@ class WebAPIMethods:
             raise WebAPIError(e.code, e.message) from None
         signed = composed
         if self._signer is not None:
-            # Ed25519 on a small message costs less than the thread hop; RSA does not.
-            quick = len(composed) < OFF_REACTOR_FROM and self._signer.signs_quickly(sender.domain)
             try:
+                # Ed25519 on a small message costs less than the thread hop; RSA does not.
+                small = len(composed) < OFF_REACTOR_FROM
+                quick = small and self._signer.signs_quickly(sender.domain)
                 run = maybeDeferred if quick else self._run_in_thread
                 signed = await run(self._signer.sign, composed, sender.domain)
             except Exception:

@@ -30,6 +30,7 @@ from mailtwist.store import (
     SchemaTooNew,
     SQLiteStore,
 )
+from mailtwist.store.database import CAREFUL_BATCHES, run_transaction
 from mailtwist.store.records import Cursor, MessageFilter
 from mailtwist.store.schema import Migration, current_version, latest_version, migrate
 from mailtwist.store.sqlite import (
@@ -136,6 +137,8 @@ class GroupCommitTests(TestCase):
         self.assertTrue(failures[1].check(ValueError))
         # Held job in its own batch, the four others committed together.
         self.assertEqual([jobs for _, jobs in self.recorder.commits][-1], 4)
+        # The batches after one with a failure start with savepoints.
+        self.assertEqual(self.store._database._careful, CAREFUL_BATCHES)
         queued = await self.store.list_queue()
         self.assertEqual([m.recipient for m in queued], ["a@x", "b@x"])
         self.assertEqual(await self.store.mailboxes("half"), [])
@@ -168,6 +171,71 @@ class GroupCommitTests(TestCase):
         finally:
             await store.close()
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 2)
+
+
+class RunTransactionTests(SynchronousTestCase):
+    """run_transaction on a plain connection: reruns, careful mode, failing transactions."""
+
+    def setUp(self) -> None:
+        self.connection = sqlite3.connect(self.mktemp(), isolation_level=None)
+        self.addCleanup(self.connection.close)
+        self.connection.execute("CREATE TABLE t (v BLOB)")
+        self.runs: list[str] = []
+
+    def job(self, name: str, fail: bool = False) -> Callable[[sqlite3.Connection], str]:
+        def run(connection: sqlite3.Connection) -> str:
+            self.runs.append(name)
+            connection.execute("INSERT INTO t (v) VALUES (?)", (name,))
+            if fail:
+                raise ValueError(name)
+            return name
+
+        return run
+
+    def rows(self) -> list[str]:
+        return [r[0] for r in self.connection.execute("SELECT v FROM t ORDER BY rowid")]
+
+    def test_failure_reruns_batch_with_savepoints(self) -> None:
+        """Without ``careful`` a failing job makes the batch run again with savepoints:
+        the others commit once, the failing one's write is gone."""
+        outcomes = run_transaction(
+            self.connection, [self.job("a"), self.job("bad", fail=True), self.job("c")]
+        )
+        self.assertEqual(outcomes[0::2], ["a", "c"])
+        self.assertIsInstance(outcomes[1], Failure)
+        self.assertEqual(self.runs, ["a", "bad", "a", "bad", "c"])
+        self.assertEqual(self.rows(), ["a", "c"])
+
+    def test_careful_runs_each_job_once(self) -> None:
+        """With ``careful`` the savepoints are there from the start: nothing runs twice."""
+        outcomes = run_transaction(
+            self.connection,
+            [self.job("a"), self.job("bad", fail=True), self.job("c")],
+            careful=True,
+        )
+        self.assertIsInstance(outcomes[1], Failure)
+        self.assertEqual(self.runs, ["a", "bad", "c"])
+        self.assertEqual(self.rows(), ["a", "c"])
+
+    def test_transaction_ended_by_sqlite_fails_with_its_cause(self) -> None:
+        """An error with which SQLite ends the whole transaction (the database is full)
+        fails the batch with that error, not a missing savepoint, and is not rerun."""
+        page_size = self.connection.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.connection.execute("PRAGMA page_count").fetchone()[0]
+        self.connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+
+        def huge(connection: sqlite3.Connection) -> None:
+            self.runs.append("huge")
+            connection.execute("INSERT INTO t (v) VALUES (?)", (b"x" * page_size * 8,))
+
+        for careful in (False, True):
+            self.runs.clear()
+            with self.assertRaises(sqlite3.OperationalError) as caught:
+                run_transaction(self.connection, [self.job("a"), huge], careful=careful)
+            self.assertIn("full", str(caught.exception))
+            self.assertEqual(self.runs, ["a", "huge"])
+            self.assertEqual(self.rows(), [])
+            self.assertFalse(self.connection.in_transaction)
 
 
 def datetime_naive() -> datetime:
@@ -332,6 +400,8 @@ class StoredTimeTests(SynchronousTestCase):
             "2026-11-28T05:43:06Z",
             "2026-11-28T05:43:06.123456+00:00",
             "2026-11-28 05:43:06.123456Z",
+            "2026-11-28T05:43:06,123456Z",
+            "2026-11-28T054306.12345678Z",
             "",
         ):
             with self.assertRaises(ValueError, msg=text):

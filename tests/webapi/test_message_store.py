@@ -120,6 +120,16 @@ class SendRecordTests(SynchronousTestCase):
         # old@x was sent to before the window; n2@x was never sent to.
         self.assertEqual((counts.messages, counts.first_time), (2, 2))
 
+    def test_history_bounded_whatever_is_pruned(self) -> None:
+        """A send older than the kept history does not make a recipient known, also while
+        its row is still there (another account's sends never prune it)."""
+        self.send("a", ["x@x"], NOW - timedelta(days=40))
+        self.send("b", ["z@x"], NOW)
+        counts = self.successResultOf(
+            self.store.webapi_send_counts("a", ["x@x"], NOW - timedelta(days=1))
+        )
+        self.assertEqual((counts.messages, counts.first_time), (0, 1))
+
     def test_old_sends_forgotten(self) -> None:
         """Sends older than the kept history are deleted when the account queues again."""
         self.send("a", ["x@x"], NOW - timedelta(days=31))
