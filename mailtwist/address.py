@@ -53,6 +53,9 @@ _ATEXT = frozenset(
 # RFC 5321 §4.1.2 qtextSMTP (%d32-33 / %d35-91 / %d93-126) plus the two characters that
 # need a quoted-pair: all printable ASCII and space.
 _QUOTABLE_ASCII = frozenset(chr(c) for c in range(32, 127))
+# RFC 5321 §4.1.2 Dot-string = Atom *("." Atom), Atom = 1*atext; _ATEXT as a regex class.
+_ATEXT_CLASS = "[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]"
+_ASCII_DOT_STRING = re.compile(f"{_ATEXT_CLASS}+(?:\\.{_ATEXT_CLASS}+)*")
 # RFC 1035 §2.3.1 / RFC 5321 §4.1.2 Let-dig / Ldh-str, after UTS #46 lower-casing.
 _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 # Unicode categories never allowed in a localpart: controls, surrogates, line/paragraph separators.
@@ -288,6 +291,9 @@ def _is_atom_char(char: str) -> bool:
 
 def _is_dot_string(localpart: str) -> bool:
     """Whether a localpart value can be written as an RFC 5321 §4.1.2 Dot-string."""
+    if localpart.isascii():
+        # The common case, asked every time an address is written: one regex.
+        return _ASCII_DOT_STRING.fullmatch(localpart) is not None
     return all(atom and all(_is_atom_char(c) for c in atom) for atom in localpart.split("."))
 
 

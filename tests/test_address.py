@@ -346,6 +346,23 @@ class ParseAddressTests(SynchronousTestCase):
         )
 
 
+class DotStringTests(SynchronousTestCase):
+    """The regex for ASCII localparts says what the per-character RFC 5321 rule says."""
+
+    def test_ascii_regex_matches_character_rule(self) -> None:
+        """Every printable ASCII character alone, around a dot and doubled agrees with
+        the atext definition (RFC 5321 §4.1.2 Dot-string)."""
+        from mailtwist.address import _ATEXT, _is_dot_string
+
+        def by_rule(text: str) -> bool:
+            return all(atom and all(c in _ATEXT for c in atom) for atom in text.split("."))
+
+        chars = [chr(c) for c in range(32, 127)]
+        samples = [*chars, *(c + "." + c for c in chars), *(c + c for c in chars), ".", "a..b"]
+        for text in samples:
+            self.assertEqual(_is_dot_string(text), by_rule(text), repr(text))
+
+
 class ParsePathTests(SynchronousTestCase):
     """parse_path: angle brackets, the null path and source routes."""
 

@@ -234,6 +234,10 @@ def sniff_content_type(data: bytes) -> str:
     return "text/plain; charset=utf-8"
 
 
+#: What _refuse_controls refuses: C0, DEL, C1 and the Unicode line/paragraph separators.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _refuse_controls(value: str, what: str) -> None:
     """Refuse characters that could end or split a header line (header injection).
 
@@ -241,10 +245,8 @@ def _refuse_controls(value: str, what: str) -> None:
     controls and the Unicode line separators are refused too because some parsers
     (Python's among them) break lines there.
     """
-    for char in value:
-        code = ord(char)
-        if code < 0x20 or 0x7F <= code <= 0x9F or char in "\u2028\u2029":
-            raise ComposeError("user", f"{what}: control characters not allowed")
+    if _CONTROLS.search(value) is not None:
+        raise ComposeError("user", f"{what}: control characters not allowed")
 
 
 def _is_token(text: str) -> bool:
@@ -459,12 +461,14 @@ def _text_part(subtype: str, text: str, smtputf8: bool) -> tuple[list[tuple[str,
     return headers, body
 
 
+#: A NUL, or a CR or LF that is not part of a CRLF.
+_BARE_CR_LF_NUL = re.compile(rb"\x00|\r(?!\n)|(?<!\r)\n")
+
+
 def _needs_quoted_printable(body: bytes) -> bool:
     # RFC 2045 §2.7/§2.8: 7bit/8bit data has short CRLF lines and no NUL or bare CR/LF.
-    return any(
-        len(line) > _ENCODED_LINE or b"\r" in line or b"\n" in line or b"\x00" in line
-        for line in body.split(b"\r\n")
-    )
+    lines = body.split(b"\r\n")
+    return max(map(len, lines)) > _ENCODED_LINE or _BARE_CR_LF_NUL.search(body) is not None
 
 
 #: Bytes quoted-printable must escape (RFC 2045 §6.7 rules 1-3): all but printable
