@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from mailtwist.address import Domain
 from mailtwist.config.model import Config
 from mailtwist.dkim.keys import ED25519_SHA256, dkimpy_private_key
-from mailtwist.message.headers import HeaderError, parse_fields, split_message
+from mailtwist.message.headers import HeaderError, field_names, split_message
 
 log = Logger()
 
@@ -129,9 +129,7 @@ class DKIMSigner:
             return message
         try:
             header, _ = split_message(message)
-            present = [
-                field.name.decode("ascii", "replace").lower() for field in parse_fields(header)
-            ]
+            present = [name.decode("ascii", "replace").lower() for name in field_names(header)]
         except HeaderError as e:
             log.warn("not DKIM-signing a message with a malformed header: {error}", error=e)
             return message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -61,14 +61,20 @@ def split_message(data: bytes) -> tuple[bytes, bytes]:
 
 def parse_fields(header: bytes) -> list[HeaderField]:
     """The fields of a header block, in order. Raises HeaderError for a malformed line."""
-    fields: list[HeaderField] = []
+    return [
+        HeaderField(name, unfold(lines), b"".join(lines)) for name, lines in _field_lines(header)
+    ]
+
+
+def field_names(header: bytes) -> list[bytes]:
+    """The names of a header block's fields, in order, checked like parse_fields."""
+    return [name for name, _ in _field_lines(header)]
+
+
+def _field_lines(header: bytes) -> Iterator[tuple[bytes, list[bytes]]]:
+    """(name, raw lines) of each field; HeaderError for a malformed line."""
     name = b""
     lines: list[bytes] = []
-
-    def finish() -> None:
-        if lines:
-            fields.append(HeaderField(name, unfold(lines), b"".join(lines)))
-
     for number, line in enumerate(_lines(header), start=1):
         if line[:1] in (b" ", b"\t"):
             # RFC 5322 §2.2.3: a line starting with WSP continues the field.
@@ -76,7 +82,8 @@ def parse_fields(header: bytes) -> list[HeaderField]:
                 raise HeaderError("message header starts with a continuation line")
             lines.append(line)
             continue
-        finish()
+        if lines:
+            yield name, lines
         colon = line.find(b":")
         if colon == -1:
             raise HeaderError(f"malformed header field on line {number}: no colon")
@@ -85,8 +92,8 @@ def parse_fields(header: bytes) -> list[HeaderField]:
         if not _is_field_name(name):
             raise HeaderError(f"malformed header field name on line {number}")
         lines = [line]
-    finish()
-    return fields
+    if lines:
+        yield name, lines
 
 
 # RFC 5322 §2.2: printable US-ASCII except colon; bytes >= 0x80 are allowed
@@ -274,6 +281,7 @@ __all__ = [
     "HeaderField",
     "canonical_header_name",
     "extra_from_fields",
+    "field_names",
     "field_values",
     "format_date",
     "format_received",

@@ -11,6 +11,7 @@ from mailtwist.message.headers import (
     HeaderError,
     canonical_header_name,
     extra_from_fields,
+    field_names,
     field_values,
     format_date,
     format_received,
@@ -104,6 +105,14 @@ class ParseFieldsTests(SynchronousTestCase):
     def test_empty(self) -> None:
         """An empty header block has no fields."""
         self.assertEqual(parse_fields(b""), [])
+
+    def test_field_names(self) -> None:
+        """field_names gives parse_fields' names and refuses what it refuses."""
+        header = b"Subject: hello\r\n  world\r\nFrom \t:a@b.example\r\nX-\xe2\x98\xba: 1\n"
+        self.assertEqual(field_names(header), [f.name for f in parse_fields(header)])
+        self.assertEqual(field_names(b""), [])
+        for bad in (b" A: 1\r\n", b"A: 1\r\nHello world\r\n", b"Dear Bob: hi\r\n"):
+            self.assertRaises(HeaderError, field_names, bad)
 
 
 class FieldLookupTests(SynchronousTestCase):
