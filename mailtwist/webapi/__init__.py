@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from mailtwist.config.model import Config
+from mailtwist.dkim.sign import MessageSigner
 from mailtwist.queue.scheduler import Submit
 from mailtwist.webapi._app import (
     Credentials,
@@ -20,7 +21,7 @@ from mailtwist.webapi._app import (
     webapi_resource,
 )
 from mailtwist.webapi._errors import CODES, WebAPIError
-from mailtwist.webapi._methods import CallContext, RawResult, Signer, Upload, WebAPIMethods
+from mailtwist.webapi._methods import CallContext, RawResult, Upload, WebAPIMethods
 from mailtwist.webapi._records import METHODS
 
 
@@ -31,7 +32,7 @@ def make_webapi_resource(
     limiter: LoginLimiter,
     store: Any,
     submit: Submit,
-    signer: Signer | None,
+    signer: MessageSigner | None,
     clock: IReactorTime,
     run_in_thread: Callable[..., Deferred[Any]] | None = None,
 ) -> IResource:

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredLock, ensureDeferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from mailtwist.address import Address, AddressError, base_address, parse_address
 from mailtwist.config.model import Config
+from mailtwist.dkim.sign import MessageSigner, sign_message
 from mailtwist.message.headers import format_date, go_quote
 from mailtwist.queue.scheduler import Submit
 from mailtwist.smtpserver.submission import header_address
@@ -108,16 +109,6 @@ class RawResult:
     content_type: str = "application/octet-stream"
 
 
-class Signer(Protocol):
-    """What Send needs of ``mailtwist.dkim.sign.DKIMSigner``."""
-
-    def sign(self, message: bytes, domain: Any) -> bytes:
-        """The message with its DKIM-Signature fields in front."""
-
-    def signs_quickly(self, domain: Any) -> bool:
-        """Whether ``sign`` is cheap enough to run on the reactor for a small message."""
-
-
 def _datetime(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -172,7 +163,7 @@ class WebAPIMethods:
         config: Config,
         store: Any,
         submit: Submit,
-        signer: Signer | None,
+        signer: MessageSigner | None,
         clock: IReactorTime,
         run_in_thread: Callable[..., Deferred[Any]] | None = None,
         random_id: Callable[[], str] | None = None,
@@ -293,11 +284,9 @@ class WebAPIMethods:
         signed = composed
         if self._signer is not None:
             try:
-                # Ed25519 on a small message costs less than the thread hop; RSA does not.
-                small = len(composed) < OFF_REACTOR_FROM
-                quick = small and self._signer.signs_quickly(sender.domain)
-                run = maybeDeferred if quick else self._run_in_thread
-                signed = await run(self._signer.sign, composed, sender.domain)
+                signed = await sign_message(
+                    self._signer, composed, sender.domain, self._run_in_thread
+                )
             except Exception:
                 _log.failure("DKIM signing a webapi message")
                 raise WebAPIError("server", "dkim signing message") from None

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from mailtwist.address import parse_domain
 from mailtwist.config import Config, DKIMSelector, DomainConfig
 from mailtwist.dkim.keys import dkim_dns_value, generate_ed25519_key, generate_rsa_key
-from mailtwist.dkim.sign import DKIMSigner
+from mailtwist.dkim.sign import SIGN_INLINE_BELOW, DKIMSigner, sign_message
 from mailtwist.message.headers import field_values, split_message
 
 _ED25519 = generate_ed25519_key()
@@ -218,21 +218,29 @@ class SignTests(SynchronousTestCase):
         error = self.assertRaises(ValueError, DKIMSigner, config)
         self.assertIn(str(key), str(error))
 
-    def test_sign_in_thread(self) -> None:
-        """sign_in_thread hands the work to the runner and gives the signed message."""
-        signer = self._signer({"example.com": (("ed", _ED25519),)})
+    def test_sign_message_inline_or_on_thread(self) -> None:
+        """sign_message signs a small message with Ed25519 keys here, and hands RSA keys or
+        a message of SIGN_INLINE_BELOW bytes to the runner; both give signed messages."""
         calls: list[object] = []
 
         def runner(function: Callable[..., bytes], *args: object) -> Deferred[bytes]:
             calls.append(function)
             return maybeDeferred(function, *args)
 
-        signed = self.successResultOf(
-            signer.sign_in_thread(MESSAGE, parse_domain("example.com"), runner)
-        )
-        self.assertEqual(calls, [signer.sign])
-        self.assertTrue(signed.startswith(b"DKIM-Signature: "))
-        self.assertTrue(signed.endswith(MESSAGE))
+        domain = parse_domain("example.com")
+        quick = self._signer({"example.com": (("ed", _ED25519),)})
+        slow = self._signer({"example.com": (("ed", _ED25519), ("rsa", _RSA))})
+        big = MESSAGE + b"x" * SIGN_INLINE_BELOW + b"\r\n"
+        for signer, message, threaded in (
+            (quick, MESSAGE, False),
+            (slow, MESSAGE, True),
+            (quick, big, True),
+        ):
+            calls.clear()
+            signed = self.successResultOf(sign_message(signer, message, domain, runner))
+            self.assertEqual(calls, [signer.sign] if threaded else [])
+            self.assertTrue(signed.startswith(b"DKIM-Signature: "))
+            self.assertTrue(signed.endswith(message))
 
     def test_dkimpy_failure_leaves_message_unsigned(self) -> None:
         """When dkimpy refuses to sign, the message goes out unsigned (spec §11.3)."""
