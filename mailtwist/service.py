@@ -325,6 +325,8 @@ class MailtwistService(Service):
                 directory=config,
                 submit=self.scheduler.submit,
                 clock=self.reactor,
+                signer=self.signer,
+                run_in_thread=deferToThread,
             )
             # RFC 4865 §3: FUTURERELEASE on submission listeners only (spec §12).
             ehlo_keywords = (future_release_keyword(self.reactor),)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import signal
 import smtplib
 import ssl
+import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
 
+import dkim
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.localserve_process import LocalserveProcess
+from mailtwist.dkim.keys import dkim_dns_value
+from tests.localserve_process import LocalserveProcess, child_env
 
 LOGIN = "mailtwist@localhost"
 PASSWORD = "mailtwist"
@@ -56,6 +59,36 @@ class LocalserveEndToEndTests(SynchronousTestCase):
         ) as client:
             client.login(LOGIN, PASSWORD)
             client.send_message(message(to, subject))
+
+    def test_submission_is_dkim_signed(self) -> None:
+        """A submitted message is delivered DKIM-signed for localhost, Received first, and
+        the signature verifies against localserve's key (spec §10.2)."""
+        self.submit_starttls("signed@localhost", "signed")
+        inbox = self.server.wait_for(
+            "messages list", lambda rows: any(r["rcpt_to"] == "signed@localhost" for r in rows)
+        )
+        stored = next(r for r in inbox if r["rcpt_to"] == "signed@localhost")
+        command = [sys.executable, "-m", "mailtwist.cli", "messages", "get", str(stored["id"])]
+        raw = subprocess.run(
+            [*command, "--dir", str(self.server.directory)],
+            capture_output=True,
+            env=child_env(),
+            timeout=60,
+            check=True,
+        ).stdout
+        lines = raw.split(b"\r\n")
+        self.assertTrue(lines[0].startswith(b"Received: "))
+        self.assertIn(b"\r\nDKIM-Signature: ", raw)
+        [key] = (self.server.directory / "dkim").glob("localhost-*.pem")
+        selector = key.stem.split("-")[1]
+        record = dkim_dns_value(key.read_bytes()).encode()
+
+        def dns(name: bytes, timeout: float = 5) -> bytes | None:
+            return (
+                record if name.decode().rstrip(".") == f"{selector}._domainkey.localhost" else None
+            )
+
+        self.assertTrue(dkim.verify(raw, dnsfunc=dns))
 
     def test_submissions_are_delivered_and_failures_recorded(self) -> None:
         """Mail submitted over STARTTLS and implicit TLS reaches the Inbox; permerror fails

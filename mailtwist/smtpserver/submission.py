@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, FirstError, maybeDeferred
+from twisted.internet.defer import Deferred, FirstError, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from mailtwist.address import Address, AddressError, Domain, parse_header_addresses
+from mailtwist.dkim.sign import MessageSigner, sign_message
 from mailtwist.message.headers import (
     HeaderError,
     extra_from_fields,
@@ -213,6 +214,8 @@ class SubmissionPolicy:
         clock: IReactorTime,
         make_id: Callable[[], str] | None = None,
         make_fromid: Callable[[], str] | None = None,
+        signer: MessageSigner | None = None,
+        run_in_thread: Callable[..., Deferred[Any]] = maybeDeferred,
     ) -> None:
         self._hostname = hostname
         self._directory = directory
@@ -220,6 +223,8 @@ class SubmissionPolicy:
         self._clock = clock
         self._make_id = make_id or default_message_id
         self._make_fromid = make_fromid or new_fromid
+        self._signer = signer
+        self._run_in_thread = run_in_thread
 
     def _account(self, session: Session) -> str:
         if session.account is None:
@@ -273,7 +278,7 @@ class SubmissionPolicy:
             extra = extra_from_fields(fields)
         except HeaderError as e:
             raise SMTPReply(554, _MEDIA_ERROR, str(e)) from None
-        self._check_from_header(account, field_values(fields, "From"))
+        from_domain = self._check_from_header(account, field_values(fields, "From"))
 
         now = self._clock.seconds()
         added: list[tuple[str, str]] = []
@@ -306,8 +311,41 @@ class SubmissionPolicy:
             timestamp=now,
             tls_description=session.tls_description,
         )
+        completed = prepend_fields(data, added)
+        if self._signer is None:
+            signing: Deferred[bytes] = succeed(completed)
+        else:
+            # Spec §10.2: signed with the selectors of the From address's domain, the
+            # Message-ID and Date added above included.
+            signing = sign_message(self._signer, completed, from_domain, self._run_in_thread)
         # RFC 5321 §4.4: the Received field goes in front of all others.
-        message = prepend_fields(data, [("Received", received), *added])
+        return signing.addCallbacks(
+            lambda signed: self._queue(
+                session,
+                envelope,
+                account,
+                prepend_fields(signed, [("Received", received)]),
+                message_id,
+                subject,
+                extra,
+                now,
+            ),
+            _signing_failed,
+        )
+
+    def _queue(
+        self,
+        session: Session,
+        envelope: Envelope,
+        account: str,
+        message: bytes,
+        message_id: str,
+        subject: str,
+        extra: Mapping[str, str],
+        now: float,
+    ) -> Deferred[SMTPReply]:
+        """Queue the completed message; 250 once durable."""
+        assert envelope.mail_from is not None
         release = future_release(envelope.mail_parameters, now, check=False)
         new = NewMessage(
             account=account,
@@ -372,7 +410,8 @@ class SubmissionPolicy:
         d: Deferred[list[QueuedMessage]] = maybeDeferred(self._submit, *messages)
         return d.addCallbacks(_queued_reply, _fromid_failure)
 
-    def _check_from_header(self, account: str, values: list[bytes]) -> None:
+    def _check_from_header(self, account: str, values: list[bytes]) -> Domain:
+        """The domain of the From address, once it is checked to be the account's."""
         if len(values) != 1:
             # RFC 5322 §3.6: exactly one From field.
             raise SMTPReply(554, _MEDIA_ERROR, "message must have exactly one From header")
@@ -389,6 +428,14 @@ class SubmissionPolicy:
                     _NOT_AUTHORIZED,
                     "From header address not allowed for authenticated account",
                 )
+        return addresses[0][1].domain
+
+
+def _signing_failed(failure: Failure) -> Failure:
+    # DKIMSigner itself sends a message it cannot sign unsigned (spec §11.3); this is
+    # an unexpected error: nothing is queued and the client may try again.
+    _log.failure("DKIM signing a submitted message", failure)
+    return Failure(SMTPReply(451, "4.3.0", "error signing message"))
 
 
 def _fromid_failure(failure: Failure) -> Any:

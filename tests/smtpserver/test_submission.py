@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -428,3 +428,74 @@ class QueueFailureTests(SubmissionPolicyTestCase):
         self.assertEqual(len(ids), 2)
         for message_id in ids:
             self.assertRegex(message_id, r"^<[A-Za-z0-9_-]{24}@h>$")
+
+
+class RecordingSigner:
+    """Prepends a DKIM-Signature naming the domain; ``quickly`` as DKIMSigner answers it."""
+
+    def __init__(self, quickly: bool = True, broken: bool = False) -> None:
+        self.quickly = quickly
+        self.broken = broken
+        self.signed: list[tuple[bytes, str]] = []
+
+    def sign(self, message: bytes, domain: Domain) -> bytes:
+        if self.broken:
+            raise ValueError("key gone")
+        self.signed.append((message, domain.ascii))
+        return b"DKIM-Signature: v=1; d=" + domain.ascii.encode() + b"; b=x\r\n" + message
+
+    def signs_quickly(self, domain: Domain) -> bool:
+        return self.quickly
+
+
+class SigningTests(SubmissionPolicyTestCase):
+    """Submitted messages are DKIM-signed for the From domain (spec §10.2)."""
+
+    def policy_with(self, signer: RecordingSigner) -> list[str]:
+        threaded: list[str] = []
+
+        def run_in_thread(f: Callable[..., bytes], *args: object) -> Deferred[bytes]:
+            threaded.append(f.__name__)
+            return maybeDeferred(f, *args)
+
+        self.policy = SubmissionPolicy(
+            hostname="mail.mox.example",
+            directory=directory(),
+            submit=self.queue.submit,
+            clock=self.clock,
+            make_id=lambda: next(self.ids),
+            signer=signer,
+            run_in_thread=run_in_thread,
+        )
+        return threaded
+
+    def test_signed_for_from_domain_after_received(self) -> None:
+        """The signature covers the message with the added Message-ID and Date, is for the
+        From address's domain, and comes after the Received field."""
+        signer = RecordingSigner()
+        threaded = self.policy_with(signer)
+        bare = b"From: Mechiel <mjl@mox.example>\r\nTo: a@remote.example\r\n\r\nhi\r\n"
+        message = self.submit(bare)
+        [(signed, domain)] = signer.signed
+        self.assertEqual(domain, "mox.example")
+        self.assertTrue(signed.startswith(b"Message-ID: <id1@mail.mox.example>\r\nDate: "))
+        self.assertTrue(signed.endswith(bare))
+        lines = message.data.split(b"\r\n")
+        self.assertTrue(lines[0].startswith(b"Received: "))
+        self.assertIn(b"DKIM-Signature: v=1; d=mox.example; b=x\r\n" + signed, message.data)
+        self.assertEqual(threaded, [])
+
+    def test_slow_keys_sign_on_a_thread(self) -> None:
+        """RSA keys (not signs_quickly) sign through run_in_thread."""
+        threaded = self.policy_with(RecordingSigner(quickly=False))
+        self.submit(MESSAGE)
+        self.assertEqual(threaded, ["sign"])
+
+    def test_signing_error_is_temporary_and_queues_nothing(self) -> None:
+        """An unexpected signing error answers 451 4.3.0, logged, and nothing is queued."""
+        self.policy_with(RecordingSigner(broken=True))
+        d = self.policy.accept_message(session(), envelope(), MESSAGE)
+        reply = self.failureResultOf(d, SMTPReply).value
+        self.assertEqual((reply.code, reply.enhanced), (451, "4.3.0"))
+        self.assertEqual(self.queue.submitted, [])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
