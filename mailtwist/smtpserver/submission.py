@@ -201,7 +201,11 @@ def temporary_failure(failure: Failure, what: str) -> Failure:
 
 @implementer(ISessionPolicy)
 class SubmissionPolicy:
-    """Messages from an authenticated account, to any recipient, into the queue."""
+    """Messages from an authenticated account, to any recipient, into the queue.
+
+    With a ``signer`` each message is DKIM-signed for its From domain before it is
+    queued; ``run_in_thread`` runs the signatures that are not cheap (sign_message).
+    """
 
     requires_auth = True
 
