@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred, FirstError, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -219,7 +220,7 @@ class SubmissionPolicy:
         make_id: Callable[[], str] | None = None,
         make_fromid: Callable[[], str] | None = None,
         signer: MessageSigner | None = None,
-        run_in_thread: Callable[..., Deferred[Any]] = maybeDeferred,
+        run_in_thread: Callable[..., Deferred[Any]] = deferToThread,
     ) -> None:
         self._hostname = hostname
         self._directory = directory
@@ -282,7 +283,7 @@ class SubmissionPolicy:
             extra = extra_from_fields(fields)
         except HeaderError as e:
             raise SMTPReply(554, _MEDIA_ERROR, str(e)) from None
-        from_domain = self._check_from_header(account, field_values(fields, "From"))
+        from_domains = self._check_from_header(account, field_values(fields, "From"))
 
         now = self._clock.seconds()
         added: list[tuple[str, str]] = []
@@ -315,13 +316,18 @@ class SubmissionPolicy:
             timestamp=now,
             tls_description=session.tls_description,
         )
-        completed = prepend_fields(data, added)
-        if self._signer is None:
-            signing: Deferred[bytes] = succeed(completed)
-        else:
+        signing: Deferred[bytes] = succeed(prepend_fields(data, added))
+        signer = self._signer
+        if signer is not None:
+
+            def sign_for(message: bytes, domain: Domain) -> Deferred[bytes]:
+                return sign_message(signer, message, domain, self._run_in_thread)
+
             # Spec §10.2: signed with the selectors of the From address's domain, the
-            # Message-ID and Date added above included.
-            signing = sign_message(self._signer, completed, from_domain, self._run_in_thread)
+            # Message-ID and Date added above included; a From with addresses in
+            # several domains is signed for each, so each can align (RFC 7489 §3.1).
+            for domain in from_domains:
+                signing = signing.addCallback(sign_for, domain)
         # RFC 5321 §4.4: the Received field goes in front of all others.
         return signing.addCallbacks(
             lambda signed: self._queue(
@@ -414,8 +420,9 @@ class SubmissionPolicy:
         d: Deferred[list[QueuedMessage]] = maybeDeferred(self._submit, *messages)
         return d.addCallbacks(_queued_reply, _fromid_failure)
 
-    def _check_from_header(self, account: str, values: list[bytes]) -> Domain:
-        """The domain of the From address, once it is checked to be the account's."""
+    def _check_from_header(self, account: str, values: list[bytes]) -> list[Domain]:
+        """The distinct domains of the From addresses, once each is checked to be the
+        account's."""
         if len(values) != 1:
             # RFC 5322 §3.6: exactly one From field.
             raise SMTPReply(554, _MEDIA_ERROR, "message must have exactly one From header")
@@ -432,7 +439,7 @@ class SubmissionPolicy:
                     _NOT_AUTHORIZED,
                     "From header address not allowed for authenticated account",
                 )
-        return addresses[0][1].domain
+        return list(dict.fromkeys(address.domain for _, address in addresses))
 
 
 def _signing_failed(failure: Failure) -> Failure:

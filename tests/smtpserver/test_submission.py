@@ -485,6 +485,20 @@ class SigningTests(SubmissionPolicyTestCase):
         self.assertIn(b"DKIM-Signature: v=1; d=mox.example; b=x\r\n" + signed, message.data)
         self.assertEqual(threaded, [])
 
+    def test_each_from_domain_signs(self) -> None:
+        """A From with the account's addresses in two domains is signed for each domain
+        once, in From order, the second signature over the first."""
+        signer = RecordingSigner()
+        self.policy_with(signer)
+        data = (
+            b"From: mjl@mox.example, alias@xn--mx-xka.example, MJL+tag@mox.example\r\n"
+            b"Message-ID: <m@x>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nhi\r\n"
+        )
+        message = self.submit(data)
+        self.assertEqual([d for _, d in signer.signed], ["mox.example", "xn--mx-xka.example"])
+        self.assertTrue(signer.signed[1][0].startswith(b"DKIM-Signature: v=1; d=mox.example"))
+        self.assertIn(b"\r\nDKIM-Signature: v=1; d=xn--mx-xka.example; b=x\r\n", message.data)
+
     def test_slow_keys_sign_on_a_thread(self) -> None:
         """RSA keys (not signs_quickly) sign through run_in_thread."""
         threaded = self.policy_with(RecordingSigner(quickly=False))
