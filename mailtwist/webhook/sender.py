@@ -14,6 +14,7 @@ from twisted.internet.defer import CancelledError, Deferred, TimeoutError, succe
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.client import RequestTransmissionFailed, ResponseNeverReceived
 
 from mailtwist import __version__
 
@@ -168,18 +169,32 @@ class WebhookSender:
                 body.data,
             )
 
-        try:
-            d: Deferred[Any] = self._http.request(
+        def send() -> Deferred[Any]:
+            sent: Deferred[Any] = self._http.request(
                 "POST",
                 request.url,
                 headers=headers,
                 data=request.payload,
                 allow_redirects=False,
             )
+            return sent.addCallback(received)
+
+        def stale_connection(failure: Failure) -> Any:
+            # A kept-alive connection the receiver had closed fails before any
+            # response; Agent retries only idempotent methods, so a POST is tried once
+            # more here, on a new connection. Receivers dedupe by webhook id (spec §3.1).
+            if status or not failure.check(ResponseNeverReceived, RequestTransmissionFailed):
+                return failure
+            if any(r.check(CancelledError) for r in getattr(failure.value, "reasons", ())):
+                return failure  # our own timeout, not the connection
+            return send()
+
+        try:
+            d = send()
         except Exception:
             # A URL treq cannot even start a request for (bad host, IDNA, ...).
             return succeed(WebhookResponse(0, 0.0, _transport_error(Failure(), self._timeout)))
-        d.addCallback(received)
+        d.addErrback(stale_connection)
         d.addTimeout(self._timeout, self._clock)
         d.addCallbacks(finished, failed)
         return d

@@ -5,9 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.client import ResponseNeverReceived
 
 from mailtwist import __version__
 from mailtwist.testing.webhooks import WebhookReceiver
@@ -128,6 +133,28 @@ class SenderTests(SynchronousTestCase):
         self.assertEqual((result.code, result.error), (0, "timeout after 60s"))
         self.assertEqual(result.duration, 60)
 
+    def test_stale_connection_tried_once_more(self) -> None:
+        """A request that got no response because its kept-alive connection was closed is
+        sent once more at once; the receiver sees it once, the outcome is its answer."""
+        flaky = _DropsFirst(self.stub, times=1)
+        sender = WebhookSender(flaky, self.clock)
+        d = sender.post(request())
+        self.stub.flush()
+        result = self.successResultOf(d)
+        self.assertTrue(result.success)
+        self.assertEqual(flaky.calls, 2)
+        self.assertEqual(len(self.receiver.received), 1)
+
+    def test_stale_connection_only_once(self) -> None:
+        """When the second try also gets no response, that failure is the outcome."""
+        flaky = _DropsFirst(self.stub, times=2)
+        d = WebhookSender(flaky, self.clock).post(request())
+        self.stub.flush()
+        result = self.successResultOf(d)
+        self.assertEqual((result.code, flaky.calls), (0, 2))
+        self.assertEqual(result.error, "ConnectionDone: Connection was closed cleanly.")
+        self.assertEqual(self.receiver.received, [])
+
     def test_unusable_url(self) -> None:
         """A URL the client cannot use gives a failed response, not an exception."""
         result = self.send(request(url="http://[::1/x"))
@@ -140,6 +167,23 @@ class SenderTests(SynchronousTestCase):
         text = repr(request(keys=(KEY,)))
         self.assertNotIn("b3V0", text)
         self.assertNotIn("kkkk", text)
+
+
+class _DropsFirst:
+    """An HTTP client whose first ``times`` requests fail as on a closed kept-alive
+    connection (no response at all); later ones go to ``client``."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client = client
+        self.times = times
+        self.calls = 0
+
+    def request(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        self.calls += 1
+        if self.calls <= self.times:
+            return fail(ResponseNeverReceived([Failure(ConnectionDone())]))
+        result: Deferred[Any] = self.client.request(*args, **kwargs)
+        return result
 
 
 class DocumentedReceiverTests(SynchronousTestCase):
