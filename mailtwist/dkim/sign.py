@@ -172,8 +172,8 @@ class DKIMSigner:
 
 
 #: Messages at least this large are signed on a thread even with Ed25519 keys: the
-#: canonicalization grows with the message (measured: ~13 ms for 256 KiB of text,
-#: ~90 ms for a header of that size), while a few KiB take ~0.2 ms.
+#: canonicalization grows with the message (measured here: 2.3 ms for 32 KiB of text,
+#: 13 ms for 256 KiB, 46 ms for a 256 KiB header of 7,000 fields), a few KiB ~0.2 ms.
 SIGN_INLINE_BELOW = 32 * 1024
 
 

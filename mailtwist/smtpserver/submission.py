@@ -191,13 +191,13 @@ def header_address(address: Address, smtputf8: bool) -> str:
     return address.ascii()
 
 
-def temporary_failure(failure: Failure, what: str) -> Failure:
+def temporary_failure(failure: Failure, what: str, doing: str = "storing") -> Failure:
     """Pass a refusal through; turn anything else into ``451 4.3.0`` (logged)."""
     if failure.check(SMTPReply):
         return failure
     _log.failure("{what} failed", failure, what=what)
     # RFC 3463 §3.5 X.3.0: "other or undefined mail system status".
-    return Failure(SMTPReply(451, "4.3.0", "temporary failure storing the message, try again"))
+    return Failure(SMTPReply(451, "4.3.0", f"temporary failure {doing} the message, try again"))
 
 
 @implementer(ISessionPolicy)
@@ -340,7 +340,10 @@ class SubmissionPolicy:
                 extra,
                 now,
             ),
-            _signing_failed,
+            # DKIMSigner sends a message it cannot sign unsigned (spec §11.3): what
+            # gets here is unexpected; nothing is queued and the client may try again.
+            temporary_failure,
+            errbackArgs=("DKIM signing", "signing"),
         )
 
     def _queue(
@@ -440,13 +443,6 @@ class SubmissionPolicy:
                     "From header address not allowed for authenticated account",
                 )
         return list(dict.fromkeys(address.domain for _, address in addresses))
-
-
-def _signing_failed(failure: Failure) -> Failure:
-    # DKIMSigner itself sends a message it cannot sign unsigned (spec §11.3); this is
-    # an unexpected error: nothing is queued and the client may try again.
-    _log.failure("DKIM signing a submitted message", failure)
-    return Failure(SMTPReply(451, "4.3.0", "error signing message"))
 
 
 def _fromid_failure(failure: Failure) -> Any:

@@ -511,5 +511,6 @@ class SigningTests(SubmissionPolicyTestCase):
         d = self.policy.accept_message(session(), envelope(), MESSAGE)
         reply = self.failureResultOf(d, SMTPReply).value
         self.assertEqual((reply.code, reply.enhanced), (451, "4.3.0"))
+        self.assertEqual(reply.text, "temporary failure signing the message, try again")
         self.assertEqual(self.queue.submitted, [])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
