@@ -72,8 +72,3 @@ def install() -> bool:
         return False
     dkim.RSASSA_PKCS1_v1_5_sign = sign
     return True
-
-
-def installed() -> bool:
-    """Whether dkimpy signs RSA through OpenSSL here."""
-    return getattr(dkim, "RSASSA_PKCS1_v1_5_sign", None) is sign
