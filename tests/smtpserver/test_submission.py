@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.task import Clock
@@ -151,12 +152,16 @@ class SubmissionPolicyTestCase(SynchronousTestCase):
         self.clock.advance(NOW)
         self.queue = FakeQueue()
         self.ids = iter(f"id{i}" for i in range(1, 100))
-        self.policy = SubmissionPolicy(
+        self.policy = self.make_policy()
+
+    def make_policy(self, **options: Any) -> SubmissionPolicy:
+        return SubmissionPolicy(
             hostname="mail.mox.example",
             directory=directory(),
             submit=self.queue.submit,
             clock=self.clock,
             make_id=lambda: next(self.ids),
+            **options,
         )
 
     def refusal(self, call: Callable[[], object]) -> SMTPReply:
@@ -458,15 +463,7 @@ class SigningTests(SubmissionPolicyTestCase):
             threaded.append(f.__name__)
             return maybeDeferred(f, *args)
 
-        self.policy = SubmissionPolicy(
-            hostname="mail.mox.example",
-            directory=directory(),
-            submit=self.queue.submit,
-            clock=self.clock,
-            make_id=lambda: next(self.ids),
-            signer=signer,
-            run_in_thread=run_in_thread,
-        )
+        self.policy = self.make_policy(signer=signer, run_in_thread=run_in_thread)
         return threaded
 
     def test_signed_for_from_domain_after_received(self) -> None:
