@@ -26,7 +26,7 @@ from mailtwist.config import Config, ListenerConfig
 from mailtwist.dkim.sign import DKIMSigner
 from mailtwist.metrics import PrometheusMetrics
 from mailtwist.queue.localdelivery import LocalDeliveryTransport
-from mailtwist.queue.retention import RetiredCleanup
+from mailtwist.queue.retention import ExpiryCleanup
 from mailtwist.queue.scheduler import QueueScheduler
 from mailtwist.smtpserver.factory import ESMTPServerFactory
 from mailtwist.smtpserver.inbound import InboundPolicy
@@ -139,7 +139,7 @@ class MailtwistService(Service):
                 self.webhooks.prepare_outgoing(message, event, attempt, suppressing=suppressing)
             ),
         )
-        self.cleanup = RetiredCleanup(self.store, clock)
+        self.cleanup = ExpiryCleanup(self.store, clock)
         self.credentials = ExpiringCache(self.store.credentials, clock, STORE_CHANGES_SEEN_WITHIN)
         self.authenticator = Authenticator(
             account_for_login=config.account_for_login,

@@ -8,7 +8,7 @@ from mailtwist.queue.control import (
     QueueControlError,
     SuppressionCSVError,
 )
-from mailtwist.queue.retention import RetiredCleanup
+from mailtwist.queue.retention import ExpiryCleanup
 from mailtwist.queue.scheduler import DSNWriter, QueueScheduler
 from mailtwist.queue.suppression import classify, suppression_for
 from mailtwist.queue.transport import DeliveryResult, ITransport
@@ -17,13 +17,13 @@ __all__ = [
     "AlreadySuppressed",
     "DSNWriter",
     "DeliveryResult",
+    "ExpiryCleanup",
     "ITransport",
     "InvalidAddress",
     "InvalidHoldRule",
     "QueueControl",
     "QueueControlError",
     "QueueScheduler",
-    "RetiredCleanup",
     "SuppressionCSVError",
     "classify",
     "suppression_for",

@@ -1,15 +1,14 @@
-"""Retention of retired messages: the cleanup that deletes expired ones (spec §4.2)."""
+"""The hourly cleanup: expired retired messages (spec §4.2) and stale webapi send records."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-
-from mailtwist.store._interfaces import IStore
 
 log = Logger()
 
@@ -19,19 +18,28 @@ FIRST_CLEANUP_AFTER = 3.0
 CLEANUP_INTERVAL = 3600.0
 
 
-class RetiredCleanup(Service):
-    """Deletes retired messages whose keep-until has passed, 3 s after start, then hourly.
+class ExpiringStore(Protocol):
+    """The store methods the cleanup calls (IStore and IMessageStore)."""
+
+    def delete_expired_retired(self, now: datetime) -> Deferred[int]: ...
+
+    def forget_expired_sends(self, now: datetime) -> Deferred[int]: ...
+
+
+class ExpiryCleanup(Service):
+    """3 s after start, then hourly: deletes retired messages whose keep-until has
+    passed, and webapi send counts and idempotency keys that no longer matter.
 
     Each run is scheduled on the injected clock after the previous one ended, so
     runs never overlap; a failing run is logged and the next one comes as usual.
     Queued messages are never touched (issue 3).
     """
 
-    name = "retired-cleanup"
+    name = "expiry-cleanup"
 
     def __init__(
         self,
-        store: IStore,
+        store: ExpiringStore,
         clock: IReactorTime,
         *,
         first_after: float = FIRST_CLEANUP_AFTER,
@@ -81,6 +89,12 @@ class RetiredCleanup(Service):
         deleted: Deferred[int] = self._store.delete_expired_retired(now)
         return deleted
 
+    def forget_expired_sends(self) -> Deferred[int]:
+        """Forget stale send counts and expired idempotency keys now; how many rows."""
+        now = datetime.fromtimestamp(self._clock.seconds(), tz=UTC)
+        forgotten: Deferred[int] = self._store.forget_expired_sends(now)
+        return forgotten
+
     def _schedule(self, delay: float) -> None:
         self._call = self._clock.callLater(delay, self._run)
 
@@ -89,14 +103,21 @@ class RetiredCleanup(Service):
         self._cleaning = True
         Deferred.fromCoroutine(self._cleanup())
 
-    async def _cleanup(self) -> int:
-        deleted = 0
+    async def _cleanup(self) -> None:
+        steps = (
+            (self.delete_expired, "deleted {n} expired retired messages", "retired messages"),
+            (self.forget_expired_sends, "forgot {n} stale send records", "send records"),
+        )
         try:
-            deleted = await self.delete_expired()
-            if deleted:
-                log.info("deleted {n} expired retired messages", n=deleted)
-        except Exception:
-            log.failure("deleting expired retired messages failed")
+            for step, done, what in steps:
+                try:
+                    n = await step()
+                except Exception:
+                    # One failing step does not keep the other from running.
+                    log.failure("cleaning up {what} failed", what=what)
+                    continue
+                if n:
+                    log.info(done, n=n)
         finally:
             self._cleaning = False
             if self._started:
@@ -104,7 +125,6 @@ class RetiredCleanup(Service):
             waiters, self._stop_waiters = self._stop_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
-        return deleted
 
 
-__all__ = ["CLEANUP_INTERVAL", "FIRST_CLEANUP_AFTER", "RetiredCleanup"]
+__all__ = ["CLEANUP_INTERVAL", "FIRST_CLEANUP_AFTER", "ExpiringStore", "ExpiryCleanup"]

@@ -147,6 +147,14 @@ class IMessageStore(Interface):
         (The sends themselves are counted by ``enqueue``: see count_webapi_send.)
         """
 
+    def forget_expired_sends(now):  # type: ignore[no-untyped-def]
+        """Delete, for every account, sends older than SEND_HISTORY and idempotency keys
+        expired at ``now``. Deferred[int] of rows deleted.
+
+        A sending account forgets its own old sends as it queues; this reaches the
+        accounts that stopped sending, and keys when no keyed Send comes.
+        """
+
 
 def count_webapi_send(
     connection: sqlite3.Connection, account: str, recipients: Sequence[str], sent: str
@@ -354,9 +362,38 @@ class MailboxMessageQueries:
 
         return self._run(job)
 
+    def forget_expired_sends(self, now: datetime) -> Deferred[int]:
+        forget_before = time_text(now - SEND_HISTORY)
+        moment = time_text(now)
+
+        def job(connection: sqlite3.Connection) -> int:
+            deleted = 0
+            # Each account's old rows through the (account, sent) index; the accounts
+            # by a skip-scan of that index (one lookup per account, not per row).
+            accounts = connection.execute(
+                "WITH RECURSIVE a(name) AS ("
+                " SELECT MIN(account) FROM webapi_send"
+                " UNION ALL"
+                " SELECT (SELECT MIN(account) FROM webapi_send WHERE account > a.name)"
+                " FROM a WHERE a.name IS NOT NULL)"
+                " SELECT name FROM a WHERE name IS NOT NULL"
+            ).fetchall()
+            for (account,) in accounts:
+                deleted += connection.execute(
+                    "DELETE FROM webapi_send WHERE account = ? AND sent < ?",
+                    (account, forget_before),
+                ).rowcount
+            deleted += connection.execute(
+                "DELETE FROM idempotency_key WHERE expires <= ?", (moment,)
+            ).rowcount
+            return deleted
+
+        return self._run(job)
+
 
 __all__ = [
     "MIGRATIONS",
+    "SEND_HISTORY",
     "AccountMessage",
     "AlreadyInMailbox",
     "IMessageStore",

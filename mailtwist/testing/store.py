@@ -11,6 +11,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
 
 from mailtwist.store import INTERRUPTED, DatabaseClosed, IStore, SQLiteStore
+from mailtwist.store.messages import IMessageStore
+from mailtwist.store.webhooks import IWebhookStore
 
 
 class MemoryStore(SQLiteStore):
@@ -20,9 +22,9 @@ class MemoryStore(SQLiteStore):
     production, so a test cannot pass against behaviour the real store lacks.
     ``clock`` gives the store's own time (mailbox deliveries, new suppressions).
     It is migrated at construction, so it is usable at once; ``start()`` is then
-    a no-op. Test knobs: ``fail_next(method, error)`` makes the next call of an
-    IStore method fail without touching the database; ``calls`` lists the IStore
-    methods called, in order.
+    a no-op. Test knobs: ``fail_next(method, error)`` makes the next call of a
+    store method (IStore, IMessageStore, IWebhookStore) fail without touching the
+    database; ``calls`` lists the store methods called, in order.
     """
 
     def __init__(self, clock: IReactorTime | None = None) -> None:
@@ -70,7 +72,7 @@ class MemoryStore(SQLiteStore):
 
 
 def _recorded(name: str) -> Callable[..., Deferred[Any]]:
-    """The IStore method ``name`` of SQLiteStore, recorded in ``calls`` and failable."""
+    """The store method ``name`` of SQLiteStore, recorded in ``calls`` and failable."""
     real = getattr(SQLiteStore, name)
 
     @functools.wraps(real)
@@ -84,10 +86,9 @@ def _recorded(name: str) -> Callable[..., Deferred[Any]]:
     return method
 
 
-# Every IStore method SQLiteStore has (issue 4 and 5 methods included, once
-# their mixins implement them) goes through the knobs.
-for _name in sorted(IStore.names()):
-    if _name not in ("start", "close") and hasattr(SQLiteStore, _name):
+# Every store method goes through the knobs.
+for _name in sorted({*IStore.names(), *IMessageStore.names(), *IWebhookStore.names()}):
+    if _name not in ("start", "close"):
         setattr(MemoryStore, _name, _recorded(_name))
 del _name
 

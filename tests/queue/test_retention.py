@@ -1,16 +1,17 @@
-"""Tests for the retired-message cleanup: its timing on the clock and what it deletes."""
+"""Tests for the hourly cleanup: its timing on the clock and what it deletes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from mailtwist.queue.retention import RetiredCleanup
+from mailtwist.queue.retention import ExpiryCleanup
 from mailtwist.store._interfaces import AttemptOutcome, Retirement
+from mailtwist.store.messages import SEND_HISTORY, IdempotencyRecord
 from mailtwist.store.records import DeliveryAttempt, NewMessage
 from mailtwist.testing.store import MemoryStore
 
@@ -32,8 +33,11 @@ class SlowStore:
         self.pending.append(d)
         return d
 
+    def forget_expired_sends(self, now: datetime) -> Deferred[int]:
+        return succeed(0)
 
-class RetiredCleanupTests(SynchronousTestCase):
+
+class ExpiryCleanupTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.clock.advance(T0)
@@ -59,7 +63,7 @@ class RetiredCleanupTests(SynchronousTestCase):
 
     def test_first_run_after_three_seconds_then_hourly(self) -> None:
         """The first cleanup runs 3 s after start, the next ones every hour after it."""
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.start()
         self.assertEqual([c.getTime() - T0 for c in self.clock.getDelayedCalls()], [3.0])
         self.clock.advance(2.999)
@@ -80,7 +84,7 @@ class RetiredCleanupTests(SynchronousTestCase):
             account="mox", sender="mox@localhost", recipients=("c@example.org",), data=b"x"
         )
         self.successResultOf(self.store.enqueue(waiting, at(0)))
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.start()
         self.clock.advance(3)
         self.assertEqual(self.retired_ids(), [short, long])
@@ -91,10 +95,52 @@ class RetiredCleanupTests(SynchronousTestCase):
         self.assertEqual(len(self.successResultOf(self.store.list_queue())), 1)
         self.successResultOf(cleanup.stop())
 
+    def test_forgets_stale_send_records(self) -> None:
+        """Each run also forgets the webapi sends of an account that stopped sending once
+        they are older than the kept history, and expired idempotency keys."""
+        old = NewMessage(
+            account="idle",
+            sender="idle@localhost",
+            recipients=("a@example.org",),
+            data=b"x",
+            origin="webapi",
+        )
+        self.successResultOf(self.store.enqueue(old, at(0) - SEND_HISTORY + timedelta(hours=1)))
+        key = IdempotencyRecord("k", "h", b"{}", at(1800))
+        self.successResultOf(self.store.remember_idempotent_response("idle", key, at(0)))
+        cleanup = ExpiryCleanup(self.store, self.clock)
+        cleanup.start()
+
+        def remembered() -> tuple[int, bool]:
+            # Asked as of the start, so only deletion (not expiry) can hide them.
+            counts = self.successResultOf(
+                self.store.webapi_send_counts("idle", [], at(0) - SEND_HISTORY)
+            )
+            key = self.successResultOf(self.store.idempotent_response("idle", "k", at(0)))
+            return counts.messages, key is not None
+
+        self.clock.advance(3)
+        self.assertEqual(self.store.calls.count("forget_expired_sends"), 1)
+        self.assertEqual(remembered(), (1, True))
+        self.clock.advance(3600)
+        self.assertEqual(remembered(), (0, False))
+        self.successResultOf(cleanup.stop())
+
+    def test_failing_step_does_not_stop_the_other(self) -> None:
+        """When deleting retired messages fails, stale send records are still forgotten
+        in the same run, and the error is logged."""
+        self.store.fail_next("delete_expired_retired", RuntimeError("locked"))
+        cleanup = ExpiryCleanup(self.store, self.clock)
+        cleanup.start()
+        self.clock.advance(3)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.store.calls.count("forget_expired_sends"), 1)
+        self.successResultOf(cleanup.stop())
+
     def test_store_error_keeps_schedule(self) -> None:
         """A failing run is logged and the next one is still scheduled an hour later."""
         self.store.fail_next("delete_expired_retired", RuntimeError("locked"))
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.start()
         self.clock.advance(3)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
@@ -103,7 +149,7 @@ class RetiredCleanupTests(SynchronousTestCase):
 
     def test_stop_cancels(self) -> None:
         """stop() leaves no timer behind, and start() after it schedules afresh."""
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.start()
         self.successResultOf(cleanup.stop())
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -114,7 +160,7 @@ class RetiredCleanupTests(SynchronousTestCase):
     def test_stop_waits_for_running_cleanup(self) -> None:
         """stop() during a deletion fires when it ends, and nothing is scheduled after."""
         store: Any = SlowStore()
-        cleanup = RetiredCleanup(store, self.clock)
+        cleanup = ExpiryCleanup(store, self.clock)
         cleanup.start()
         self.clock.advance(3)
         stopped = cleanup.stop()
@@ -125,7 +171,7 @@ class RetiredCleanupTests(SynchronousTestCase):
 
     def test_as_service(self) -> None:
         """As a twisted Service it starts and stops with its parent."""
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.startService()
         self.assertTrue(cleanup.running)
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
@@ -136,10 +182,10 @@ class RetiredCleanupTests(SynchronousTestCase):
         """delete_expired() deletes at once and answers how many went."""
         self.retire("a@example.org", timedelta(seconds=10))
         self.clock.advance(11)
-        cleanup = RetiredCleanup(self.store, self.clock)
+        cleanup = ExpiryCleanup(self.store, self.clock)
         self.assertEqual(self.successResultOf(cleanup.delete_expired()), 1)
 
     def test_bad_timing(self) -> None:
         """A negative first delay or a non-positive interval is refused."""
-        self.assertRaises(ValueError, RetiredCleanup, self.store, self.clock, interval=0)
-        self.assertRaises(ValueError, RetiredCleanup, self.store, self.clock, first_after=-1)
+        self.assertRaises(ValueError, ExpiryCleanup, self.store, self.clock, interval=0)
+        self.assertRaises(ValueError, ExpiryCleanup, self.store, self.clock, first_after=-1)

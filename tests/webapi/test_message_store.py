@@ -139,6 +139,29 @@ class SendRecordTests(SynchronousTestCase):
         )
         self.assertEqual((counts.messages, counts.first_time), (1, 2))
 
+    def test_forget_expired_sends(self) -> None:
+        """forget_expired_sends deletes, in every account, the sends older than the kept
+        history and the expired keys, and nothing newer; it answers how many rows went."""
+        self.send("a", ["x@x", "y@x"], NOW - timedelta(days=31))
+        self.send("b", ["z@x"], NOW - timedelta(days=31))
+        self.send("b", ["w@x"], NOW - timedelta(days=29))
+        for account, key, expires in (("a", "old", NOW), ("b", "new", NOW + timedelta(hours=1))):
+            record = IdempotencyRecord(key, "h", b"{}", expires)
+            self.successResultOf(
+                self.store.remember_idempotent_response(account, record, NOW - timedelta(hours=2))
+            )
+        self.assertEqual(self.successResultOf(self.store.forget_expired_sends(NOW)), 4)
+        long_ago = NOW - timedelta(days=60)
+        for account, left in (("a", 0), ("b", 1)):
+            counts = self.successResultOf(self.store.webapi_send_counts(account, [], long_ago))
+            self.assertEqual(counts.messages, left)
+        earlier = NOW - timedelta(hours=1)
+        self.assertIsNone(self.successResultOf(self.store.idempotent_response("a", "old", earlier)))
+        self.assertIsNotNone(
+            self.successResultOf(self.store.idempotent_response("b", "new", earlier))
+        )
+        self.assertEqual(self.successResultOf(self.store.forget_expired_sends(NOW)), 0)
+
     def test_idempotency_keys(self) -> None:
         """A key answers until it expires, per account."""
         record = IdempotencyRecord("k", "hash", b"{}\n", NOW + timedelta(hours=24))
