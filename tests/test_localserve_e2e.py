@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import smtplib
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
 
 import dkim
+from OpenSSL import SSL
 from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.dkim.keys import dkim_dns_value
+from tests.auth.test_sasl import scram_client_final
 from tests.localserve_process import LocalserveProcess, child_env
 
 LOGIN = "mailtwist@localhost"
@@ -35,6 +40,48 @@ def insecure_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+class LineClient:
+    """A blocking SMTP client over a socket or a pyOpenSSL connection: pyOpenSSL because
+    Python's ssl module cannot compute the tls-exporter channel binding (RFC 9266)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        # pyOpenSSL needs a blocking socket; a kernel receive timeout still ends a hang
+        # (as a WantReadError) instead of waiting for ever.
+        self.sock.settimeout(None)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
+        self.tls: SSL.Connection | None = None
+        self.pending = b""
+
+    def reply(self) -> list[str]:
+        """The lines of one (possibly multi-line) reply."""
+        lines: list[str] = []
+        while True:
+            while b"\r\n" not in self.pending:
+                chunk = (self.tls or self.sock).recv(4096)
+                if not chunk:
+                    raise ConnectionError(f"connection closed after {lines}")
+                self.pending += chunk
+            line, self.pending = self.pending.split(b"\r\n", 1)
+            lines.append(line.decode())
+            if line[3:4] != b"-":
+                return lines
+
+    def command(self, line: str) -> list[str]:
+        (self.tls or self.sock).sendall(line.encode() + b"\r\n")
+        return self.reply()
+
+    def starttls(self) -> None:
+        assert self.command("STARTTLS")[0].startswith("220 ")
+        context = SSL.Context(SSL.TLS_CLIENT_METHOD)  # localserve's certificate: self-signed
+        self.tls = SSL.Connection(context, self.sock)
+        self.tls.set_connect_state()
+        self.tls.do_handshake()
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 class LocalserveEndToEndTests(SynchronousTestCase):
@@ -135,6 +182,44 @@ class LocalserveEndToEndTests(SynchronousTestCase):
         self.server.start()
         again = self.server.cli("queue", "list")
         self.assertEqual([r["recipient"] for r in again], ["xtemperror@localhost"])
+
+    def test_scram_plus_binds_to_the_starttls_channel(self) -> None:
+        """After STARTTLS (TLS 1.3) submission offers SCRAM-SHA-256-PLUS, and the login
+        succeeds with this channel's tls-exporter binding and fails with another."""
+        results = []
+        for tamper in (False, True):
+            client = LineClient(self.server.submission_port)
+            self.addCleanup(client.close)
+            client.reply()
+            client.command("EHLO e2e")
+            client.starttls()
+            assert client.tls is not None
+            self.assertEqual(client.tls.get_protocol_version_name(), "TLSv1.3")
+            [auth] = [line for line in client.command("EHLO e2e") if line[4:9] == "AUTH "]
+            self.assertEqual(auth[4:].split()[1], "SCRAM-SHA-256-PLUS")
+            # RFC 9266 §2: label, empty context, 32 bytes.
+            binding = bytes(client.tls.export_keying_material(b"EXPORTER-Channel-Binding", 32, b""))
+            if tamper:
+                binding = bytes(b ^ 1 for b in binding)
+            first_bare = f"n={LOGIN},r=e2enonce"
+            first = base64.b64encode(f"p=tls-exporter,,{first_bare}".encode()).decode()
+            [challenge] = client.command(f"AUTH SCRAM-SHA-256-PLUS {first}")
+            server_first = base64.b64decode(challenge[4:]).decode()
+            attributes = dict(a.split("=", 1) for a in server_first.split(","))
+            final, _ = scram_client_final(
+                PASSWORD,
+                base64.b64decode(attributes["s"]),
+                int(attributes["i"]),
+                first_bare,
+                server_first,
+                b"p=tls-exporter,," + binding,
+                attributes["r"],
+            )
+            [answer] = client.command(base64.b64encode(final).decode())
+            if answer.startswith("334 "):
+                [answer] = client.command("")
+            results.append(answer[:3])
+        self.assertEqual(results, ["235", "535"])
 
     def test_bad_credentials_are_refused(self) -> None:
         """A wrong password gets 535 5.7.8 and nothing is queued."""

@@ -1,4 +1,4 @@
-"""SASL server mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) and the Authenticator."""
+"""SASL server mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256[-PLUS]) and the Authenticator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import threads
@@ -34,6 +34,15 @@ log = Logger()
 INVALID_CREDENTIALS = "invalid credentials"
 #: PLAIN/LOGIN: acting as another identity is not supported (RFC 4616 §2).
 AUTHZID_REFUSED = "authorization identity must be empty or equal to the login"
+
+
+@dataclass(frozen=True)
+class ChannelBinding:
+    """The TLS channel's binding for SCRAM-PLUS: its type name (RFC 5056 §7, e.g.
+    ``tls-exporter`` of RFC 9266 or ``tls-unique`` of RFC 5929) and its data."""
+
+    name: str
+    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -282,23 +291,25 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 @implementer(IServerMechanism)
 class ScramSHA256Mechanism(_Mechanism):
-    """SCRAM-SHA-256 (RFC 7677) and, with ``tls_unique``, the -PLUS variant (RFC 5802 §6).
+    """SCRAM-SHA-256 (RFC 7677) and, with a ``binding``, the -PLUS variant (RFC 5802 §6).
 
-    Unknown logins get a salt derived from the login and fail with
-    ``e=invalid-proof`` after the same computation, like a wrong password.
+    ``binding`` is the channel's binding when the protocol offered -PLUS on it,
+    also for plain SCRAM-SHA-256 (so a downgrade is seen). Unknown logins get a
+    salt derived from the login and fail with ``e=invalid-proof`` after the same
+    computation, like a wrong password.
     """
 
     def __init__(
         self,
         authenticator: Authenticator,
         server_nonce: str,
-        tls_unique: bytes | None,
+        binding: ChannelBinding | None,
         plus: bool,
     ) -> None:
         super().__init__(authenticator)
         self.name = "SCRAM-SHA-256-PLUS" if plus else "SCRAM-SHA-256"
         self._server_nonce = server_nonce
-        self._tls_unique = tls_unique
+        self._binding = binding
         self._plus = plus
         self._state = "first"
         self._gs2_header = ""
@@ -342,16 +353,16 @@ class ScramSHA256Mechanism(_Mechanism):
         self._gs2_header = f"{flag},{authzid_attr},"
         if flag.startswith("p="):
             cb_name = flag[2:]
-            if self._tls_unique is None:
+            if self._binding is None:
                 # RFC 5802 §6: the server cannot do channel binding here.
                 return SASLFailure("e=channel-binding-not-supported")
-            if cb_name != "tls-unique":
+            if cb_name != self._binding.name:
                 return SASLFailure("e=unsupported-channel-binding-type")
-            self._cbind_data = self._tls_unique
+            self._cbind_data = self._binding.data
         elif flag == "y":
-            if self._tls_unique is not None:
+            if self._binding is not None:
                 # RFC 5802 §6: the client thinks we lack channel binding, but the
-                # protocol offered -PLUS (it passed tls_unique): a downgrade.
+                # protocol offered -PLUS (it passed the binding): a downgrade.
                 return SASLFailure("e=server-does-support-channel-binding")
         elif flag == "n":
             if self._plus:
@@ -512,7 +523,7 @@ class Authenticator:
     ) -> list[str]:
         """Mechanisms to advertise; none without TLS unless plaintext is allowed.
 
-        ``channel_binding`` (tls-unique known) adds SCRAM-SHA-256-PLUS first.
+        ``channel_binding`` (the TLS channel's binding known) adds SCRAM-SHA-256-PLUS first.
         """
         # RFC 4954 §4 / RFC 4616 §6: no passwords over an unprotected channel.
         if not (tls or allow_plaintext):
@@ -522,10 +533,10 @@ class Authenticator:
             names.insert(0, "SCRAM-SHA-256-PLUS")
         return names
 
-    def start(self, name: str, tls_unique: bytes | None = None) -> IServerMechanism:
+    def start(self, name: str, binding: ChannelBinding | None = None) -> IServerMechanism:
         """A new exchange for mechanism ``name``; KeyError if unknown.
 
-        Pass ``tls_unique`` (RFC 5929 §3) only when SCRAM-SHA-256-PLUS was offered.
+        Pass the channel's ``binding`` only when SCRAM-SHA-256-PLUS was offered.
         """
         # RFC 4422 §3.1: mechanism names are upper-case; accept any case.
         upper = name.upper()
@@ -536,9 +547,9 @@ class Authenticator:
         if upper == "CRAM-MD5":
             return CramMD5Mechanism(self, self._cram_md5_challenge())
         if upper == "SCRAM-SHA-256":
-            return ScramSHA256Mechanism(self, self._scram_server_nonce(), tls_unique, plus=False)
-        if upper == "SCRAM-SHA-256-PLUS" and tls_unique is not None:
-            return ScramSHA256Mechanism(self, self._scram_server_nonce(), tls_unique, plus=True)
+            return ScramSHA256Mechanism(self, self._scram_server_nonce(), binding, plus=False)
+        if upper == "SCRAM-SHA-256-PLUS" and binding is not None:
+            return ScramSHA256Mechanism(self, self._scram_server_nonce(), binding, plus=True)
         raise KeyError(name)
 
     def check_password(self, login: str, password: str) -> Deferred[str | None]:
@@ -601,6 +612,7 @@ __all__ = [
     "AUTHZID_REFUSED",
     "INVALID_CREDENTIALS",
     "Authenticator",
+    "ChannelBinding",
     "IServerMechanism",
     "SASLChallenge",
     "SASLFailure",

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from OpenSSL.SSL import Connection
+from OpenSSL.SSL import Error as SSLError
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol, connectionDone
@@ -19,7 +20,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from mailtwist.address import Address, AddressError, parse_domain, parse_path
-from mailtwist.auth.sasl import SASLChallenge, SASLFailure, SASLMalformed, SASLSuccess
+from mailtwist.auth.channel_binding import tls_channel_binding
+from mailtwist.auth.sasl import (
+    ChannelBinding,
+    SASLChallenge,
+    SASLFailure,
+    SASLMalformed,
+    SASLSuccess,
+)
 from mailtwist.smtp import codes
 from mailtwist.smtp.parameters import ParameterError, parse_path_arguments
 from mailtwist.smtp.reply import SMTPReply
@@ -174,6 +182,9 @@ class ESMTPServerProtocol(Protocol):
         self._errors = 0
         self._remote_ip = ""
         self._tls = factory.tls_at_start
+        # The TLS channel's binding for SCRAM-SHA-256-PLUS, read once per TLS session.
+        self._binding: ChannelBinding | None = None
+        self._binding_read = False
         self._helo = ""
         self._account: str | None = None
         self._login: str | None = None
@@ -602,7 +613,28 @@ class ESMTPServerProtocol(Protocol):
         factory = self.factory
         if factory.authenticator is None or factory.kind == "smtp" or self._account is not None:
             return []
-        return list(factory.authenticator.mechanisms(self._tls, factory.allow_plaintext_auth))
+        return list(
+            factory.authenticator.mechanisms(
+                self._tls,
+                factory.allow_plaintext_auth,
+                channel_binding=self._channel_binding() is not None,
+            )
+        )
+
+    def _channel_binding(self) -> ChannelBinding | None:
+        """The TLS channel's binding (RFC 9266), once the handshake is done; else None."""
+        if not self._tls:
+            return None
+        if not self._binding_read:
+            get_handle = getattr(self.transport, "getHandle", None)
+            handle = get_handle() if get_handle is not None else None
+            if isinstance(handle, Connection):
+                try:
+                    self._binding = tls_channel_binding(handle)
+                except SSLError:
+                    return None  # the handshake is not done: ask again next time
+            self._binding_read = True
+        return self._binding
 
     def _do_starttls(self, arguments: str) -> None:
         factory = self.factory
@@ -624,6 +656,7 @@ class ESMTPServerProtocol(Protocol):
         self._account = None
         self._login = None
         self._tls = True
+        self._binding, self._binding_read = None, False
         self._enter(State.GREETED)
         self.transport.startTLS(factory.tls_context_factory)  # type: ignore[union-attr]
 
@@ -643,7 +676,11 @@ class ESMTPServerProtocol(Protocol):
         if not words[0] or len(words) > 2:
             raise codes.syntax_error("expected AUTH mechanism [initial-response]")
         name = words[0].upper()
-        if name not in authenticator.mechanisms(self._tls, factory.allow_plaintext_auth):
+        binding = self._channel_binding()
+        offered = authenticator.mechanisms(
+            self._tls, factory.allow_plaintext_auth, channel_binding=binding is not None
+        )
+        if name not in offered:
             if not self._tls and name in authenticator.mechanisms(True, False):
                 raise codes.AUTH_NEEDS_TLS
             raise codes.AUTH_UNKNOWN_MECHANISM
@@ -657,7 +694,7 @@ class ESMTPServerProtocol(Protocol):
             if initial is None:
                 raise codes.AUTH_BAD_BASE64
         try:
-            self._mechanism = authenticator.start(name)
+            self._mechanism = authenticator.start(name, binding)
         except KeyError:
             raise codes.AUTH_UNKNOWN_MECHANISM from None
         return self._sasl_step(initial)

@@ -19,6 +19,7 @@ from mailtwist.auth.sasl import (
     INVALID_CREDENTIALS,
     VERIFIED_FOR,
     Authenticator,
+    ChannelBinding,
     IServerMechanism,
     SASLChallenge,
     SASLFailure,
@@ -383,9 +384,11 @@ class ScramTests(AuthenticatorTestCase):
     SERVER_FINAL = b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
     NONCE = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 
-    def start(self, name: str = "SCRAM-SHA-256", tls_unique: bytes | None = None) -> Any:
+    def start(self, name: str = "SCRAM-SHA-256", binding: bytes | None = None) -> Any:
+        """An exchange; ``binding`` is the channel's tls-exporter data, if any."""
         self.random.queue.append(nonce_bytes(RFC7677_SERVER_NONCE))
-        return self.authenticator.start(name, tls_unique)
+        channel = None if binding is None else ChannelBinding("tls-exporter", binding)
+        return self.authenticator.start(name, channel)
 
     def test_rfc7677_example(self) -> None:
         """The RFC 7677 §3 exchange for user/pencil runs message for message."""
@@ -477,56 +480,56 @@ class ScramTests(AuthenticatorTestCase):
         mech = self.start()
         self.assertEqual(self.step(mech, b"n,a=tim,n=user,r=abc"), SASLFailure("e=other-error"))
 
-    def test_channel_binding_without_tls_unique(self) -> None:
+    def test_channel_binding_without_binding(self) -> None:
         """p= without channel binding data fails: e=channel-binding-not-supported."""
         mech = self.start()
         self.assertEqual(
-            self.step(mech, b"p=tls-unique,,n=user,r=abc"),
+            self.step(mech, b"p=tls-exporter,,n=user,r=abc"),
             SASLFailure("e=channel-binding-not-supported"),
         )
 
-    def test_tls_unique(self) -> None:
-        """SCRAM-SHA-256-PLUS with tls-unique binds the proof to the TLS channel."""
-        mech = self.start("SCRAM-SHA-256-PLUS", tls_unique=b"finished-message")
-        challenge = self.step(mech, b"p=tls-unique,,n=user,r=abc")
+    def test_tls_exporter(self) -> None:
+        """SCRAM-SHA-256-PLUS with tls-exporter binds the proof to the TLS channel."""
+        mech = self.start("SCRAM-SHA-256-PLUS", binding=b"exported-keying-material")
+        challenge = self.step(mech, b"p=tls-exporter,,n=user,r=abc")
         final, signature = scram_client_final(
             "pencil",
             RFC7677_SALT,
             4096,
             "n=user,r=abc",
             challenge.data.decode(),
-            b"p=tls-unique,,finished-message",
+            b"p=tls-exporter,,exported-keying-material",
             "abc" + RFC7677_SERVER_NONCE,
         )
         self.assertEqual(self.step(mech, final), SASLChallenge(b"v=" + base64.b64encode(signature)))
         self.assertEqual(self.step(mech, b""), SASLSuccess("user-account", "user"))
 
-    def test_tls_unique_mismatch(self) -> None:
+    def test_binding_mismatch(self) -> None:
         """Channel binding data from another TLS session fails: e=channel-bindings-dont-match."""
-        mech = self.start("SCRAM-SHA-256-PLUS", tls_unique=b"finished-message")
-        challenge = self.step(mech, b"p=tls-unique,,n=user,r=abc")
+        mech = self.start("SCRAM-SHA-256-PLUS", binding=b"exported-keying-material")
+        challenge = self.step(mech, b"p=tls-exporter,,n=user,r=abc")
         final, _ = scram_client_final(
             "pencil",
             RFC7677_SALT,
             4096,
             "n=user,r=abc",
             challenge.data.decode(),
-            b"p=tls-unique,,other-session",
+            b"p=tls-exporter,,other-session",
             "abc" + RFC7677_SERVER_NONCE,
         )
         self.assertEqual(self.step(mech, final), SASLFailure("e=channel-bindings-dont-match"))
 
     def test_unsupported_binding_type(self) -> None:
-        """A channel binding type other than tls-unique is refused."""
-        mech = self.start("SCRAM-SHA-256-PLUS", tls_unique=b"x")
+        """A channel binding type other than the channel's (tls-exporter) is refused."""
+        mech = self.start("SCRAM-SHA-256-PLUS", binding=b"x")
         self.assertEqual(
-            self.step(mech, b"p=tls-exporter,,n=user,r=abc"),
+            self.step(mech, b"p=tls-unique,,n=user,r=abc"),
             SASLFailure("e=unsupported-channel-binding-type"),
         )
 
     def test_downgrade_detected(self) -> None:
         """A "y" flag when the server offered -PLUS is a downgrade (RFC 5802 §6)."""
-        mech = self.start(tls_unique=b"x")
+        mech = self.start(binding=b"x")
         self.assertEqual(
             self.step(mech, b"y,,n=user,r=abc"),
             SASLFailure("e=server-does-support-channel-binding"),
@@ -534,7 +537,7 @@ class ScramTests(AuthenticatorTestCase):
 
     def test_plus_requires_binding(self) -> None:
         """SCRAM-SHA-256-PLUS without channel binding ("n,,") is malformed."""
-        self.malformed(self.start("SCRAM-SHA-256-PLUS", tls_unique=b"x"), b"n,,n=user,r=abc")
+        self.malformed(self.start("SCRAM-SHA-256-PLUS", binding=b"x"), b"n,,n=user,r=abc")
 
     def test_mandatory_extension(self) -> None:
         """An unknown mandatory extension fails: e=extensions-not-supported."""

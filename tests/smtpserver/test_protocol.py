@@ -82,10 +82,12 @@ class FakeMechanism:
 class FakeAuthenticator:
     """Offers PLAIN only over TLS or when plaintext is allowed, like the real one."""
 
-    def mechanisms(self, tls: bool, allow_plaintext: bool) -> list[str]:
+    def mechanisms(
+        self, tls: bool, allow_plaintext: bool, channel_binding: bool = False
+    ) -> list[str]:
         return ["PLAIN"] if tls or allow_plaintext else []
 
-    def start(self, name: str, tls_unique: bytes | None = None) -> FakeMechanism:
+    def start(self, name: str, binding: object = None) -> FakeMechanism:
         if name != "PLAIN":
             raise KeyError(name)
         return FakeMechanism()
