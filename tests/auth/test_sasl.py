@@ -112,6 +112,24 @@ def scram_client_final(
     return final, hmac.digest(server_key, auth_message, "sha256")
 
 
+def scram_answer(
+    password: str, client_first_bare: str, server_first: str, cbind_input: bytes
+) -> bytes:
+    """The client-final-message answering a server-first-message (its salt, iterations
+    and nonce read from it), as a client knowing ``password`` sends it."""
+    attributes = dict(a.split("=", 1) for a in server_first.split(","))
+    final, _ = scram_client_final(
+        password,
+        base64.b64decode(attributes["s"]),
+        int(attributes["i"]),
+        client_first_bare,
+        server_first,
+        cbind_input,
+        attributes["r"],
+    )
+    return final
+
+
 class AuthenticatorTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.accounts = FakeAccounts()
