@@ -96,6 +96,18 @@ class FailedLoginLimiter:
                     return False
         return True
 
+    def attempt(self, ip: str) -> bool:
+        """Start a login from ``ip``: False when it is refused; else it is counted as a
+        failure at once, forgiven by ``succeeded`` if the credentials are right.
+
+        Counting before the (slow, threaded) check is what makes the limit hold for
+        attempts made in parallel: counted after, all of them would pass ``allowed``.
+        """
+        if not self.allowed(ip):
+            return False
+        self.failed(ip)
+        return True
+
     def failed(self, ip: str) -> None:
         """Count one failed login from ``ip`` in all its classes and windows."""
         networks = ip_classes(ip)

@@ -685,7 +685,7 @@ class ESMTPServerProtocol(Protocol):
                 raise codes.AUTH_NEEDS_TLS
             raise codes.AUTH_UNKNOWN_MECHANISM
         limiter = factory.limiter
-        if limiter is not None and not limiter.allowed(self._remote_ip):
+        if limiter is not None and not limiter.attempt(self._remote_ip):
             raise codes.AUTH_TOO_MANY_FAILURES
         initial: bytes | None = None
         if len(words) == 2:
@@ -752,8 +752,7 @@ class ESMTPServerProtocol(Protocol):
             )
             return codes.AUTH_SUCCEEDED
         if isinstance(outcome, SASLFailure):
-            if limiter is not None:
-                limiter.failed(self._remote_ip)
+            # Counted when the exchange started (FailedLoginLimiter.attempt).
             self.log.info(
                 "SMTP session {session}: authentication failed from {ip}",
                 session=self.session_id,

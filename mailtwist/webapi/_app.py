@@ -50,9 +50,7 @@ class Credentials(Protocol):
 class LoginLimiter(Protocol):
     """What the webapi needs of ``mailtwist.auth.limiter.FailedLoginLimiter``."""
 
-    def allowed(self, ip: str) -> bool: ...
-
-    def failed(self, ip: str) -> None: ...
+    def attempt(self, ip: str) -> bool: ...
 
     def succeeded(self, ip: str) -> None: ...
 
@@ -298,15 +296,14 @@ class WebAPI:
         ip = getattr(address, "host", None)
         if not ip:
             return _Answer(500, b"500 - internal server error - cannot find remote ip\n")
-        if not self._limiter.allowed(ip):
+        if not self._limiter.attempt(ip):
             return _Answer(429, b"429 - too many auth attempts\n")
         login, password = credentials
         d = maybeDeferred(self._authenticator.check_password, login, password)
 
         def authenticated(account: str | None) -> Any:
             if account is None:
-                self._limiter.failed(ip)
-                return self._unauthorized()
+                return self._unauthorized()  # counted by attempt()
             self._limiter.succeeded(ip)
             return self._call_method(request, name, account, login, content)
 

@@ -100,11 +100,10 @@ class FakeLimiter:
         self.allow = True
         self.events: list[tuple[str, str]] = []
 
-    def allowed(self, ip: str) -> bool:
+    def attempt(self, ip: str) -> bool:
+        if self.allow:
+            self.events.append(("attempt", ip))
         return self.allow
-
-    def failed(self, ip: str) -> None:
-        self.events.append(("failed", ip))
 
     def succeeded(self, ip: str) -> None:
         self.events.append(("succeeded", ip))
@@ -854,7 +853,10 @@ class AuthTests(ProtocolTestCase):
         )
         session = self.policy.calls[0][1][0]
         self.assertEqual((session.account, session.login), ("acct", "user"))
-        self.assertEqual(self.limiter.events, [("succeeded", "192.0.2.9")])
+        # Counted as it starts, forgiven once it succeeds.
+        self.assertEqual(
+            self.limiter.events, [("attempt", "192.0.2.9"), ("succeeded", "192.0.2.9")]
+        )
 
     def test_challenge_response(self) -> None:
         """Without initial response the server sends 334 and takes the next line."""
@@ -898,11 +900,12 @@ class AuthTests(ProtocolTestCase):
         self.assertEqual(self.replies(), ["501 5.5.2 malformed authentication response"])
 
     def test_failure_is_delayed(self) -> None:
-        """A failed AUTH is counted and answered 535 5.7.8 only after the delay."""
+        """A failed AUTH is counted (as it starts) and answered 535 5.7.8 only after
+        the delay; nothing forgives it."""
         self.submission(auth_failure_delay=2.0)
         self.send(f"AUTH PLAIN {PLAIN_BAD}\r\nNOOP\r\n")
         self.assertEqual(self.replies(), [])
-        self.assertEqual(self.limiter.events, [("failed", "192.0.2.9")])
+        self.assertEqual(self.limiter.events, [("attempt", "192.0.2.9")])
         self.clock.advance(2.0)
         self.assertEqual(
             self.replies(), ["535 5.7.8 authentication credentials invalid", "250 2.0.0 ok"]

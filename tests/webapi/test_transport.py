@@ -134,6 +134,26 @@ class AuthTests(SynchronousTestCase):
         self.webapi.clock.advance(60)
         self.assertEqual(self.webapi.call("Send", SIMPLE).code, 200)
 
+    def test_parallel_wrong_passwords_are_limited(self) -> None:
+        """Logins still being checked count already: of 15 wrong ones sent at once, 10 are
+        checked and answered 401, the other 5 get 429 without a check (spec §1.5)."""
+        checks: list[Deferred[str | None]] = []
+
+        def slow(login: str, password: str) -> Deferred[str | None]:
+            checks.append(Deferred())
+            return checks[-1]
+
+        self.webapi.authenticator.check_password = slow  # type: ignore[method-assign]
+        answers = [
+            self.webapi.start_call("SuppressionList", {}, password="wrong") for _ in range(15)
+        ]
+        self.assertEqual(len(checks), 10)
+        for check in checks:
+            check.callback(None)
+        self.webapi.client.flush()  # type: ignore[attr-defined]
+        codes = sorted(self.successResultOf(answer).code for answer in answers)
+        self.assertEqual(codes, [401] * 10 + [429] * 5)
+
     def test_success_forgives_failures(self) -> None:
         """A successful login subtracts the address's failures (spec §1.5)."""
         for _ in range(9):
