@@ -32,6 +32,9 @@ def reply(code: int, subject_detail: str, text: str) -> SMTPReply:
 TOO_MANY_CONNECTIONS = reply(421, SECURITY_OTHER, "too many connections, try again later")
 TIMEOUT = reply(421, IDLE_TIMEOUT, "idle timeout, closing connection")
 TOO_MANY_ERRORS = reply(421, OTHER_UNDEFINED, "too many errors, closing connection")
+#: RFC 3030 §2: a BDAT whose chunk size cannot be read leaves no way to find the next
+#: command, so the session ends (the chunk's octets must never run as commands).
+BDAT_UNREADABLE = reply(421, INVALID_ARGUMENTS, "BDAT chunk size unreadable, closing connection")
 CLOSING = reply(221, OTHER_UNDEFINED, "bye")
 
 # Generic command replies (RFC 5321 §4.2.2, §4.3.2).
@@ -63,6 +66,8 @@ AUTH_NEEDS_TLS = reply(538, ENCRYPTION_REQUIRED, "encryption required for authen
 AUTH_TOO_MANY_FAILURES = reply(454, SECURITY_OTHER, "too many authentication failures")
 AUTH_BAD_BASE64 = reply(501, SYNTAX_ERROR, "malformed authentication response")
 AUTH_UNKNOWN_MECHANISM = reply(504, INVALID_ARGUMENTS, "unrecognized authentication mechanism")
+AUTH_LINE_TOO_LONG = reply(500, "5.6", "authentication exchange line is too long")
+AUTH_NO_INITIAL_RESPONSE = reply(501, SYNTAX_ERROR, "this mechanism takes no initial response")
 
 # STARTTLS, RFC 3207 §4.
 STARTTLS_READY = reply(220, OTHER_UNDEFINED, "ready to start TLS")
@@ -92,12 +97,15 @@ __all__ = [
     "AUTH_BAD_BASE64",
     "AUTH_CANCELLED",
     "AUTH_FAILED",
+    "AUTH_LINE_TOO_LONG",
     "AUTH_NEEDS_TLS",
+    "AUTH_NO_INITIAL_RESPONSE",
     "AUTH_REQUIRED",
     "AUTH_SUCCEEDED",
     "AUTH_TOO_MANY_FAILURES",
     "AUTH_UNKNOWN_MECHANISM",
     "BARE_CR",
+    "BDAT_UNREADABLE",
     "CLOSING",
     "DATA_LINE_TOO_LONG",
     "HELP",

@@ -907,16 +907,19 @@ class ESMTPServerProtocol(Protocol):
         # RFC 3030 §2: "BDAT" SP chunk-size [SP end-marker]
         words = arguments.split(" ")
         size_text = words[0]
-        if (
-            not 1 <= len(words) <= 2
-            or not (size_text.isascii() and size_text.isdigit())
-            or len(size_text) > 18
-            or (len(words) == 2 and words[1].upper() != "LAST")
-        ):
-            raise codes.invalid_arguments("expected BDAT chunk-size [LAST]")
+        if not (size_text.isascii() and size_text.isdigit()) or len(size_text) > 18:
+            # Where this chunk's octets end cannot be known, so nothing after this
+            # line can be read as a command: reading on would run the chunk's content
+            # as commands (SMTP smuggling). The session ends here.
+            self._close(codes.BDAT_UNREADABLE)
+            return
         size = int(size_text)
         refusal: SMTPReply | None = None
-        if self._state is State.MAIL:
+        if len(words) > 2 or (len(words) == 2 and words[1].upper() != "LAST"):
+            # The size is known: its octets are consumed (never run as commands),
+            # then the command is refused and the message with it.
+            refusal = codes.invalid_arguments("expected BDAT chunk-size [LAST]")
+        elif self._state is State.MAIL:
             refusal = codes.NO_RECIPIENTS
         elif self._state not in (State.RCPT, State.CHUNKING):
             refusal = codes.bad_sequence("send MAIL FROM and RCPT TO first")

@@ -762,13 +762,41 @@ class BDATTests(ProtocolTestCase):
         self.assertEqual(self.replies(), ["552 5.3.4 message too large"])
         self.assertEqual(self.policy.messages, [])
 
-    def test_bdat_syntax(self) -> None:
-        """A BDAT without a valid size gets 501 5.5.4."""
-        self.connect()
-        self.ehlo()
-        self.transaction()
-        self.send("BDAT x\r\nBDAT 1 FIRST\r\nBDAT\r\n")
-        self.assertEqual([line[:9] for line in self.replies()], ["501 5.5.4"] * 3)
+    def test_bdat_unreadable_size_closes(self) -> None:
+        """A BDAT whose size cannot be read ends the session with 421 4.5.4: where its
+        octets end is unknown, so nothing after it may run as a command."""
+        for line in ("BDAT x", "BDAT", "BDAT -1", "BDAT " + "9" * 19, "BDAT \u0661"):
+            self.setUp()
+            self.connect()
+            self.ehlo()
+            self.transaction()
+            self.send(line + "\r\nRSET\r\nMAIL FROM:<spoof@x.org>\r\n")
+            self.assertEqual(
+                self.replies(), ["421 4.5.4 BDAT chunk size unreadable, closing connection"]
+            )
+            self.assertTrue(self.transport.disconnecting, line)
+            self.assertEqual([c[0] for c in self.policy.calls], ["mail", "rcpt"], line)
+
+    def test_regression_bdat_bad_arguments_smuggling(self) -> None:
+        """A BDAT with a readable size but bad arguments still consumes its octets, then
+        gets 501 5.5.4 and ends the message: a review found the chunk run as commands
+        (RSET, MAIL, RCPT, DATA: a spoofed message delivered)."""
+        payload = (
+            b"RSET\r\nMAIL FROM:<spoof@evil.example>\r\nRCPT TO:<victim@x.org>\r\n"
+            b"DATA\r\nSubject: smuggled\r\n\r\nhi\r\n.\r\n"
+        )
+        for arguments in (b"%d  LAST", b"%d LASTX", b"%d ", b"%d LAST x"):
+            self.setUp()
+            self.connect()
+            self.ehlo()
+            self.transaction()
+            self.send(b"BDAT " + arguments % len(payload) + b"\r\n" + payload + b"NOOP\r\n")
+            self.assertEqual(
+                self.replies(), ["501 5.5.4 expected BDAT chunk-size [LAST]", "250 2.0.0 ok"]
+            )
+            self.assertEqual(self.policy.messages, [])
+            self.assertEqual([c[0] for c in self.policy.calls], ["mail", "rcpt"])
+            self.assertEqual(self.protocol.state, State.READY)
 
     def test_bdat_no_recipients(self) -> None:
         """BDAT after MAIL without accepted recipients gets 554 5.5.1."""
