@@ -44,6 +44,9 @@ AUTH_LINE_LIMIT = 12288
 TEXT_LINE_LIMIT = 1000
 # Bytes buffered while a command waits for the policy before the transport is paused.
 _PAUSE_BUFFERED = 1 << 20
+#: Seconds a closing session may take to send its last replies (and, on TLS, to end
+#: the handshake) before the connection is aborted.
+CLOSE_GRACE = 10.0
 
 _KNOWN_VERBS = frozenset(
     {
@@ -177,6 +180,7 @@ class ESMTPServerProtocol(Protocol):
         self._paused = False
         self._pending: Deferred[Any] | None = None
         self._idle_call: IDelayedCall | None = None
+        self._abort_call: IDelayedCall | None = None
         self._auth_delay: Deferred[Any] | None = None
         self._admitted = False
         self._errors = 0
@@ -278,6 +282,10 @@ class ESMTPServerProtocol(Protocol):
         if self._state is not State.CLOSED:
             self._enter(State.CLOSED)
         self._cancel_idle_timer()
+        if self._abort_call is not None:
+            if self._abort_call.active():
+                self._abort_call.cancel()
+            self._abort_call = None
         if self._auth_delay is not None:
             delay, self._auth_delay = self._auth_delay, None
             delay.cancel()
@@ -297,6 +305,17 @@ class ESMTPServerProtocol(Protocol):
         self._enter(State.CLOSED)
         self._cancel_idle_timer()
         self.transport.loseConnection()  # type: ignore[union-attr]
+        # loseConnection waits for the written replies to go out, and a TLS transport
+        # for the handshake to finish: a client that never reads, or never completes
+        # the handshake, would hold the connection (and its slot) for ever.
+        self._abort_call = self.factory.clock.callLater(CLOSE_GRACE, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_call = None
+        self.log.info(
+            "SMTP session {session}: closing did not end, aborting", session=self.session_id
+        )
+        self.transport.abortConnection()  # type: ignore[union-attr]
 
     def _restart_idle_timer(self) -> None:
         self._cancel_idle_timer()

@@ -19,7 +19,7 @@ from mailtwist.auth.sasl import SASLChallenge, SASLFailure, SASLMalformed, SASLS
 from mailtwist.smtp.reply import SMTPReply
 from mailtwist.smtpserver._interfaces import Envelope, ISessionPolicy, Session
 from mailtwist.smtpserver.factory import ESMTPServerFactory
-from mailtwist.smtpserver.protocol import ESMTPServerProtocol, State
+from mailtwist.smtpserver.protocol import CLOSE_GRACE, ESMTPServerProtocol, State
 
 HOST = "mx.example.org"
 
@@ -1134,6 +1134,27 @@ class TimeoutAndLimitTests(ProtocolTestCase):
             self.replies(), ["250 2.0.0 ok", "421 4.4.2 idle timeout, closing connection"]
         )
         self.assertTrue(self.transport.disconnecting)
+
+    def test_regression_close_that_never_ends_is_aborted(self) -> None:
+        """A closed session whose connection does not go away (a TLS handshake never
+        finished, a client that never reads) is aborted CLOSE_GRACE later: a review
+        held every connection slot this way, idle timeouts notwithstanding."""
+        self.connect()
+        self.ehlo()
+        self.clock.advance(300)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertFalse(self.transport.disconnected)
+        self.clock.advance(CLOSE_GRACE)
+        self.assertTrue(self.transport.disconnected)  # StringTransport: aborted
+
+    def test_close_that_ends_leaves_no_timer(self) -> None:
+        """When the connection goes in time, the abort is canceled."""
+        self.connect()
+        self.ehlo()
+        self.send("QUIT\r\n")
+        self.protocol.connectionLost()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertFalse(self.transport.disconnected)
 
     def test_no_timeout_while_policy_works(self) -> None:
         """The idle timer does not run while the server waits for its policy."""
