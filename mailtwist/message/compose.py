@@ -473,11 +473,16 @@ def _needs_quoted_printable(body: bytes) -> bool:
 
 #: Bytes quoted-printable must escape (RFC 2045 §6.7 rules 1-3): all but printable
 #: ASCII without "=", space and tab.
-_QP_UNSAFE = re.compile(rb"[^\x21-\x3c\x3e-\x7e \t]")
+_QP_UNSAFE = re.compile(rb"[^\x21-\x3c\x3e-\x7e \t]+")
+
+
+#: The escape of each byte, so escaping a run of bytes is one lookup per byte.
+_QP_ESCAPES = tuple(b"=%02X" % byte for byte in range(256))
+_EQUALS = ord("=")
 
 
 def _qp_escape(match: re.Match[bytes]) -> bytes:
-    return b"=%02X" % match.group()[0]
+    return b"".join(map(_QP_ESCAPES.__getitem__, match.group()))
 
 
 def _quoted_printable(body: bytes) -> bytes:
@@ -492,17 +497,21 @@ def _quoted_printable(body: bytes) -> bytes:
             # Rule (3): a space or tab ending a line would be lost in transport.
             last = line[-1]
             encoded += bytes([last]) if 33 <= last <= 126 and last != 61 else b"=%02X" % last
-        while len(encoded) > _ENCODED_LINE:
-            # Rule (5): a soft line break "=" keeps each line within 76 characters,
-            # never inside an "=XX" escape.
-            cut = _ENCODED_LINE - 1
-            if encoded[cut - 1 : cut] == b"=":
+        # Rule (5): a soft line break "=" keeps each line within 76 characters, never
+        # inside an "=XX" escape. An index walks the line: slicing off the rest each
+        # time would copy it again per output line, quadratic on a long line.
+        start = 0
+        while len(encoded) - start > _ENCODED_LINE:
+            cut = start + _ENCODED_LINE - 1
+            if encoded[cut - 1] == _EQUALS:
                 cut -= 1
-            elif encoded[cut - 2 : cut - 1] == b"=":
+            elif encoded[cut - 2] == _EQUALS:
                 cut -= 2
-            out.append(encoded[:cut] + b"=\r\n")
-            encoded = encoded[cut:]
-        out.append(encoded + b"\r\n")
+            out.append(encoded[start:cut])
+            out.append(b"=\r\n")
+            start = cut
+        out.append(encoded[start:] if start else encoded)
+        out.append(b"\r\n")
     return b"".join(out)
 
 
@@ -621,9 +630,10 @@ def compose_message(
     if not c.text and not c.html:
         raise ComposeError("missingBody", "at least text or html body required")
     if max_size > 0:
-        estimate = sum(
-            len(f.data) * 4 // 3 for f in (*c.alternative_files, *c.inline_files, *c.attached_files)
-        )
+        # Refused before any encoding when the content alone is too large: its
+        # encoded form only grows (a character is at least one octet, base64 4/3).
+        files = (*c.alternative_files, *c.inline_files, *c.attached_files)
+        estimate = len(c.text) + len(c.html) + sum(len(f.data) * 4 // 3 for f in files)
         if estimate > max_size:
             raise ComposeError("messageTooLarge", "message too large")
 

@@ -121,7 +121,11 @@ def _parse(address: str) -> Address:
 
 
 def _content_size(request: SendRequest, context: CallContext) -> int:
-    """Roughly how many bytes a Send's message is made of (its bodies and files)."""
+    """How many bytes a Send's message is made of at least (its bodies and files).
+
+    A lower bound of the composed size: a character is at least one octet, and a
+    file's base64 Data is written again as base64, with line ends added.
+    """
     files = (*request.AlternativeFiles, *request.InlineFiles, *request.AttachedFiles)
     return (
         len(request.Text)
@@ -265,8 +269,12 @@ class WebAPIMethods:
         if not message_id:
             host = config.hostname.unicode if smtputf8 else config.hostname.ascii
             message_id = f"<{self._random_id()}@{host}>"
-        # Step 8: compose; too large is refused before anything is queued.
-        large = _content_size(request, context) >= OFF_REACTOR_FROM
+        # Step 8: compose; too large is refused before anything is queued, and
+        # content that alone passes the maximum before the work of composing it.
+        size = _content_size(request, context)
+        if size > config.max_message_size > 0:
+            raise WebAPIError("messageTooLarge", "message too large")
+        large = size >= OFF_REACTOR_FROM
         run = self._run_in_thread if large else maybeDeferred
         try:
             composed = await run(

@@ -305,6 +305,15 @@ class SizeTests(SynchronousTestCase):
         self.assertEqual(response.json["Code"], "messageTooLarge")
         self.assertEqual(webapi.submitted, [])
 
+    def test_content_too_large_refused_before_composing(self) -> None:
+        """A Text larger than the maximum message size is messageTooLarge without being
+        composed (no compose on the thread pool)."""
+        webapi = Harness(config=make_config(max_message_size=300 * 1024))
+        response = webapi.call("Send", {**SIMPLE, "Text": "x" * (310 * 1024)})
+        self.assertEqual(response.json, {"Code": "messageTooLarge", "Message": "message too large"})
+        self.assertEqual(webapi.in_thread, ["_parse_request"])
+        self.assertEqual(webapi.submitted, [])
+
 
 class FailureTests(SynchronousTestCase):
     """A failing collaborator gives code server, never a traceback in the response."""
