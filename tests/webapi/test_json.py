@@ -95,6 +95,23 @@ class DecodeTests(SynchronousTestCase):
         with self.assertRaises(JSONDecodeError):
             decode_request('{"Extra": {"k": 1}}', SendRequest)
 
+    def test_lone_surrogates_replaced(self) -> None:
+        """Escaped surrogates that are not half of a pair decode as U+FFFD, in values
+        and keys, as Go's encoding/json does; a valid pair stays one character."""
+        request = decode_request(
+            r'{"Subject": "a\ud800b\udc00c\ud800\ud800", "Text": "\ud83d\ude00",'
+            r' "Extra": {"k\uDBFF": "\uDFFFv"}, "Headers": [["X-A", "\ud800"]],'
+            r' "To": [{"Name": "\udfff", "Address": "a@b"}], "HTML": "\\ud800"}',
+            SendRequest,
+        )
+        self.assertEqual(request.Subject, "a\ufffdb\ufffdc\ufffd\ufffd")
+        self.assertEqual(request.Text, "\U0001f600")
+        self.assertEqual(dict(request.Extra), {"k\ufffd": "\ufffdv"})
+        self.assertEqual(request.Headers, (("X-A", "\ufffd"),))
+        self.assertEqual(request.To[0].Name, "\ufffd")
+        # An escaped backslash before "ud800" is no escape of a surrogate.
+        self.assertEqual(request.HTML, "\\ud800")
+
 
 class EncodeTests(SynchronousTestCase):
     """Results encode with Go's names, RFC 3339 times, [] for empty lists, no HTML escaping."""

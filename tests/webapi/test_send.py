@@ -196,6 +196,36 @@ class SendTests(SynchronousTestCase):
         self.assertEqual(_header(data, "Bcc"), ["hidden@example.org"])
         self.assertFalse(data.startswith(b"Received:"))
 
+    def test_lone_surrogates_sent_as_replacement_character(self) -> None:
+        """Lone surrogates anywhere in a Send or a SuppressionAdd are U+FFFD, as in mox,
+        not an unhandled error."""
+        lone = "a\ud800b"
+        response = self.webapi.call(
+            "Send",
+            {
+                "To": [{"Name": lone, "Address": "mox@localhost"}],
+                "Subject": lone,
+                "Text": lone,
+                "HTML": lone,
+                "MessageID": f"<{lone}@localhost>",
+                "Headers": [["X-A", lone]],
+                "Extra": {lone: lone},
+                "AttachedFiles": [{"Name": lone, "ContentType": "text/plain", "Data": "aGk="}],
+            },
+        )
+        self.assertEqual(response.code, 200, response.body)
+        (message,) = self.webapi.submitted
+        self.assertEqual(message.message_id, "<a\ufffdb@localhost>")
+        self.assertEqual(_header(message.data, "X-A"), ["a\ufffdb"])
+        self.assertIn("a\ufffdb".encode(), message.data)
+        self.assertEqual(dict(message.extra), {"a\ufffdb": "a\ufffdb"})
+        response = self.webapi.call(
+            "SuppressionAdd", {"EmailAddress": "x@example.org", "Reason": lone}
+        )
+        self.assertEqual(response.code, 200, response.body)
+        (entry,) = self.webapi.call("SuppressionList", {}).json["Suppressions"]
+        self.assertEqual(entry["Reason"], "a\ufffdb")
+
 
 class FromIDTests(SynchronousTestCase):
     """With a fromid login every recipient is its own queue message with a unique MAIL FROM."""
