@@ -362,7 +362,9 @@ class WebAPI:
             login=login,
             tls=request.isSecure(),
             uploads=uploads,
-            idempotency_key=key.decode("utf-8", "replace") if key is not None else "",
+            # Latin-1 keeps one character per byte, so distinct keys stay distinct
+            # ("replace" made all non-UTF-8 keys alike); Send refuses what is not ASCII.
+            idempotency_key=key.decode("latin-1") if key is not None else "",
             request_text=text,
         )
         work = maybeDeferred(getattr(self._methods, name), record, context)

@@ -66,6 +66,10 @@ FUTURE_RELEASE_MAX = timedelta(days=60)
 IDEMPOTENCY_PERIOD = timedelta(hours=24)
 #: The longest Idempotency-Key kept; longer ones are refused.
 MAX_IDEMPOTENCY_KEY = 255
+#: An Idempotency-Key is visible ASCII (RFC 5234 B.1 VCHAR): other bytes would have
+#: to be decoded somehow, and two keys that decode alike make a new Send replay an
+#: old answer.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]+\Z")
 #: spec §1.5: the send limits count the last 24 hours.
 SEND_LIMIT_WINDOW = timedelta(hours=24)
 
@@ -196,6 +200,10 @@ class WebAPIMethods:
         if len(context.idempotency_key) > MAX_IDEMPOTENCY_KEY:
             raise WebAPIError(
                 "protocol", f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters"
+            )
+        if not _IDEMPOTENCY_KEY.match(context.idempotency_key):
+            raise WebAPIError(
+                "protocol", "Idempotency-Key must be visible ASCII characters (0x21-0x7e)"
             )
         key = (context.account, context.idempotency_key)
         lock = self._idempotency_locks.setdefault(key, DeferredLock())

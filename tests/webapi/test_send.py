@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -439,6 +441,31 @@ class IdempotencyTests(SynchronousTestCase):
         """A key over 255 characters is refused and nothing is sent."""
         response = self.send(SIMPLE, "k" * 256)
         self.assertEqual(response.json["Code"], "protocol")
+        self.assertEqual(self.webapi.submitted, [])
+
+    def test_key_not_visible_ascii(self) -> None:
+        """Keys with bytes outside visible ASCII (8-bit, control, space inside) are refused
+        with code protocol, so two such keys can never be taken for the same one."""
+        for key in (b"k\xe9", b"k\xe8", "kü".encode(), b"k\x01", b"a b"):
+            d = self.webapi.start(
+                "POST",
+                "/webapi/v0/Send",
+                data=b"request=" + urllib.parse.quote(json.dumps(SIMPLE)).encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Idempotency-Key": key,  # type: ignore[dict-item]
+                },
+                auth=("mox@localhost", PASSWORD),
+            )
+            response = self.successResultOf(d)
+            self.assertEqual(
+                response.json,
+                {
+                    "Code": "protocol",
+                    "Message": "Idempotency-Key must be visible ASCII characters (0x21-0x7e)",
+                },
+                key,
+            )
         self.assertEqual(self.webapi.submitted, [])
 
     def test_key_record_failure_still_answers(self) -> None:
