@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from OpenSSL.SSL import Connection
 from OpenSSL.SSL import Error as SSLError
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from mailtwist.address import Address, AddressError, parse_domain, parse_path
 from mailtwist.auth.channel_binding import tls_channel_binding
@@ -42,7 +43,8 @@ COMMAND_LINE_LIMIT = 512
 AUTH_LINE_LIMIT = 12288
 # RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF.
 TEXT_LINE_LIMIT = 1000
-# Bytes buffered while a command waits for the policy before the transport is paused.
+# Bytes buffered while a command waits (for the policy, or for its replies to go out)
+# before the transport is paused.
 _PAUSE_BUFFERED = 1 << 20
 #: Seconds a closing session may take to send its last replies (and, on TLS, to end
 #: the handshake) before the connection is aborted.
@@ -159,6 +161,23 @@ class _Chunk:
         self.after = after
 
 
+@implementer(IPushProducer)
+class _ReplyBackpressure:
+    """Registered with the transport: pauses reading commands while replies pile up."""
+
+    def __init__(self, protocol: ESMTPServerProtocol) -> None:
+        self._protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self._protocol.replies_blocked(True)
+
+    def resumeProducing(self) -> None:
+        self._protocol.replies_blocked(False)
+
+    def stopProducing(self) -> None:
+        pass
+
+
 class ESMTPServerProtocol(Protocol):
     """One ESMTP session: reads commands one at a time, answers each in order.
 
@@ -178,6 +197,7 @@ class ESMTPServerProtocol(Protocol):
         self._discarding = False
         self._processing = False
         self._paused = False
+        self._replies_blocked = False
         self._pending: Deferred[Any] | None = None
         self._idle_call: IDelayedCall | None = None
         self._abort_call: IDelayedCall | None = None
@@ -268,6 +288,8 @@ class ESMTPServerProtocol(Protocol):
             self._close(codes.TOO_MANY_CONNECTIONS)
             return
         self._admitted = True
+        # Twisted tells this producer when the client stops reading our replies.
+        self.transport.registerProducer(_ReplyBackpressure(self), True)  # type: ignore[union-attr]
         self.log.info(
             "SMTP {listener}: session {session} from {ip}",
             listener=self.factory.listener,
@@ -365,7 +387,11 @@ class ESMTPServerProtocol(Protocol):
             return
         self._processing = True
         try:
-            while self._pending is None and self._state is not State.CLOSED:
+            while (
+                self._pending is None
+                and not self._replies_blocked
+                and self._state is not State.CLOSED
+            ):
                 if not self._step():
                     break
         except Exception:
@@ -379,15 +405,29 @@ class ESMTPServerProtocol(Protocol):
         self._flow_control()
 
     def _flow_control(self) -> None:
+        """Read from the client only while its replies go out and its input is bounded:
+        a client that sends commands but never reads the replies (or floods while a
+        command waits) must not make the server buffer without limit."""
         if self._state is State.CLOSED:
             return
-        if self._pending is not None and len(self._buffer) > _PAUSE_BUFFERED:
-            if not self._paused:
-                self._paused = True
-                self.transport.pauseProducing()  # type: ignore[union-attr]
-        elif self._paused:
+        # Commands wait (unread input stays buffered) while a command runs or replies
+        # cannot go out; reading stops only once much is buffered. Not at once: a TLS
+        # transport also holds replies back until its handshake is done, and it can
+        # only finish the handshake by reading.
+        waiting = self._pending is not None or self._replies_blocked
+        pause = waiting and len(self._buffer) > _PAUSE_BUFFERED
+        if pause and not self._paused:
+            self._paused = True
+            self.transport.pauseProducing()  # type: ignore[union-attr]
+        elif not pause and self._paused:
             self._paused = False
             self.transport.resumeProducing()  # type: ignore[union-attr]
+
+    def replies_blocked(self, blocked: bool) -> None:
+        """The transport's write buffer filled up (True) or drained (False)."""
+        self._replies_blocked = blocked
+        if not blocked:
+            self._process()
 
     def _line_limit(self) -> int:
         if self._state is State.DATA:

@@ -1156,6 +1156,25 @@ class TimeoutAndLimitTests(ProtocolTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertFalse(self.transport.disconnected)
 
+    def test_regression_replies_not_read(self) -> None:
+        """While the client does not read its replies (the transport's write buffer is
+        full) no more commands are answered, and reading stops once 1 MiB waits; both
+        resume when the buffer drains. A review grew the server by ~1 GB sending EHLO
+        without reading (each 8-octet EHLO is a ~200-octet reply)."""
+        self.connect()
+        self.ehlo()
+        producer = self.transport.producer
+        assert producer is not None
+        producer.pauseProducing()  # what Twisted does when the write buffer is full
+        self.send("NOOP\r\n" * 3)
+        self.assertEqual(self.replies(), [])
+        self.assertEqual(self.transport.producerState, "producing")
+        self.send("NOOP\r\n" * (1 << 18))
+        self.assertEqual(self.transport.producerState, "paused")
+        producer.resumeProducing()
+        self.assertEqual(len(self.replies()), 3 + (1 << 18))
+        self.assertEqual(self.transport.producerState, "producing")
+
     def test_no_timeout_while_policy_works(self) -> None:
         """The idle timer does not run while the server waits for its policy."""
         self.connect(idle_timeout=10)
