@@ -659,8 +659,14 @@ class WebAPIMethods:
 
 
 def _request_hash(context: CallContext) -> str:
-    """What makes two Sends "the same request": the JSON text and the uploads."""
-    digest = hashlib.sha256(context.request_text.encode("utf-8"))
+    """What makes two Sends "the same request": the login, the JSON text and the uploads.
+
+    The login counts because it is the default From: the same JSON sent as
+    ``you@`` and as ``you+sales@`` makes different messages.
+    """
+    login = context.login.encode("utf-8")
+    digest = hashlib.sha256(len(login).to_bytes(4, "big") + login)
+    digest.update(context.request_text.encode("utf-8"))
     for upload in context.uploads:
         for part in (upload.field, upload.filename, upload.content_type, upload.content_id):
             digest.update(b"\0" + part.encode("utf-8"))

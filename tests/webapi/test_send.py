@@ -402,6 +402,16 @@ class IdempotencyTests(SynchronousTestCase):
         self.assertEqual(response.code, 200)
         self.assertEqual(len(self.webapi.submitted), 2)
 
+    def test_other_login_conflicts(self) -> None:
+        """The same key and JSON from another login of the account (another default From)
+        is idempotencyConflict, not the first login's answer."""
+        self.send(SIMPLE, "k1")
+        response = self.send(SIMPLE, "k1", login="mox+sales@localhost")
+        self.assertEqual(response.json["Code"], "idempotencyConflict")
+        self.assertEqual(len(self.webapi.submitted), 1)
+        self.assertEqual(self.send(SIMPLE, "k1").code, 200)
+        self.assertEqual(len(self.webapi.submitted), 1)
+
     def test_expires_after_a_day(self) -> None:
         """After 24 h the key sends again."""
         self.send(SIMPLE, "k1")
