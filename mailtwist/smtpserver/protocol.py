@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -146,6 +147,26 @@ class _MessageBuffer:
 
     def data(self) -> bytes:
         return b"".join(self.parts)
+
+    def end_chunks(self) -> None:
+        """A BDAT message is complete: its lines as DATA gets them (CRLF only, RFC 5321
+        §2.3.8; lines within 998 octets, RFC 5322 §2.1.1), else it will be refused."""
+        if self.too_big or self.line_too_long:
+            return
+        data = self.data()
+        if _BARE_LINE_END.search(data):
+            # A bare CR or LF stays a line end here, never a second meaning downstream.
+            data = _BARE_LINE_END.sub(b"\r\n", data)
+        if _OVERLONG_LINE.search(data):
+            self.mark_line_too_long()
+            return
+        self.parts = [data]
+
+
+#: A CR not followed by LF, or an LF not preceded by CR.
+_BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+#: A line longer than RFC 5322 §2.1.1's 998 octets (CRLF not counted).
+_OVERLONG_LINE = re.compile(rb"[^\r\n]{%d}" % (TEXT_LINE_LIMIT - 1))
 
 
 class _Chunk:
@@ -496,6 +517,10 @@ class ESMTPServerProtocol(Protocol):
         if raw.startswith(b"."):
             # RFC 5321 §4.5.2: remove the transparency dot.
             raw = raw[1:]
+        if b"\r" in raw:
+            # RFC 5321 §2.3.8: a bare CR is taken as a line end too, so the message
+            # has CRLF line ends only and none means something else further on.
+            raw = raw.replace(b"\r", b"\r\n")
         # Bare LF is taken as a line end; the message always gets CRLF.
         message.add(raw + b"\r\n")
 
@@ -530,6 +555,7 @@ class ESMTPServerProtocol(Protocol):
             return
         assert self._message is not None
         if chunk.last:
+            self._message.end_chunks()
             self._end_of_message()
             return
         refusal = self._message.refusal()

@@ -529,6 +529,16 @@ class TransactionTests(ProtocolTestCase):
         self.assertEqual(self.policy.messages[0][2], b"x\r\n\r\nMAIL FROM:<spoof@x.org>\r\n")
         self.assertEqual(len([c for c in self.policy.calls if c[0] == "mail"]), 1)
 
+    def test_bare_cr_in_data_becomes_a_line_end(self) -> None:
+        """A bare CR inside a DATA line reaches the policy as CRLF (RFC 5321 §2.3.8):
+        the message has one kind of line end, so none means more further on."""
+        self.connect()
+        self.ehlo()
+        self.transaction()
+        self.send("DATA\r\nhi\r.\r\nok\r\n.\r\n")
+        self.assertEqual(self.replies()[-1], "250 2.0.0 queued")
+        self.assertEqual(self.policy.messages[0][2], b"hi\r\n.\r\nok\r\n")
+
 
 class SizeAndUTF8Tests(ProtocolTestCase):
     def test_size_parameter_too_big(self) -> None:
@@ -797,6 +807,33 @@ class BDATTests(ProtocolTestCase):
             self.assertEqual(self.policy.messages, [])
             self.assertEqual([c[0] for c in self.policy.calls], ["mail", "rcpt"])
             self.assertEqual(self.protocol.state, State.READY)
+
+    def test_regression_bdat_bare_line_ends(self) -> None:
+        """Bare LF and bare CR in BDAT content become CRLF, as in DATA: a review had them
+        stored, signed and queued byte for byte (SMTP smuggling material)."""
+        self.connect()
+        self.ehlo()
+        self.transaction()
+        content = b"Subject: x\n\nline1\n.\nline3\rMAIL FROM:<x@y>\r\nend\r"
+        self.send(b"BDAT %d\r\n" % 20 + content[:20])
+        self.send(b"BDAT %d LAST\r\n" % (len(content) - 20) + content[20:])
+        self.assertEqual(self.replies()[-1], "250 2.0.0 queued")
+        self.assertEqual(
+            self.policy.messages[0][2],
+            b"Subject: x\r\n\r\nline1\r\n.\r\nline3\r\nMAIL FROM:<x@y>\r\nend\r\n",
+        )
+
+    def test_regression_bdat_line_limit(self) -> None:
+        """A BDAT message with a line over 998 octets gets 554 5.6.0 like DATA (RFC 5322
+        §2.1.1); 998 octets is still accepted."""
+        self.connect()
+        self.ehlo()
+        for length, reply in ((998, "250 2.0.0 queued"), (999, "554 5.6.0 line too long")):
+            self.transaction()
+            content = b"x" * length + b"\r\n"
+            self.send(b"BDAT %d LAST\r\n" % len(content) + content)
+            self.assertEqual(self.replies(), [reply])
+        self.assertEqual(len(self.policy.messages), 1)
 
     def test_bdat_no_recipients(self) -> None:
         """BDAT after MAIL without accepted recipients gets 554 5.5.1."""
