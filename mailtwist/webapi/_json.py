@@ -82,7 +82,18 @@ def parse_time(text: str) -> datetime:
         if hours > 23 or minutes > 59:
             raise ValueError(f"parsing time {json.dumps(text)}: time zone offset out of range")
         zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+    moment = datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+    if year in (1, 9999) and zone is not UTC:
+        # Go's time.Time goes further, but the store and the queue keep times in
+        # UTC, where early in year 1 east of UTC or late in 9999 west of it is
+        # outside datetime's range: refused here, not an OverflowError later.
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(
+                f"parsing time {json.dumps(text)}: outside the range of UTC years 1-9999"
+            ) from None
+    return moment
 
 
 def format_time(moment: datetime | None) -> str | None:

@@ -149,3 +149,12 @@ class EncodeTests(SynchronousTestCase):
             self.assertEqual(format_time(parse_time(text)), text)
         with self.assertRaises(ValueError):
             parse_time("2024-04-04T14:29:42+25:00")
+
+    def test_parse_time_outside_utc_range(self) -> None:
+        """Times whose UTC falls before year 1 or after 9999 are refused; the edges in
+        UTC, or in a zone that stays inside, are accepted."""
+        for text in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"):
+            with self.assertRaisesRegex(ValueError, "outside the range of UTC years 1-9999"):
+                parse_time(text)
+        for text in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00-01:00", "9999-12-31T23:59:59Z"):
+            self.assertIsNotNone(parse_time(text).utcoffset())

@@ -118,6 +118,25 @@ class SendTests(SynchronousTestCase):
         )
         self.assertEqual(self.webapi.submitted, [])
 
+    def test_times_outside_utc_range(self) -> None:
+        """A FutureRelease or Date that has no UTC time is code protocol, not a server
+        error; a FutureRelease long past is accepted and due at once."""
+        for field in ("FutureRelease", "Date"):
+            response = self.webapi.call("Send", {**SIMPLE, field: "0001-01-01T00:00:00+01:00"})
+            self.assertEqual(
+                response.json,
+                {
+                    "Code": "protocol",
+                    "Message": 'parsing request: parsing time "0001-01-01T00:00:00+01:00":'
+                    " outside the range of UTC years 1-9999",
+                },
+            )
+        self.assertEqual(self.webapi.submitted, [])
+        response = self.webapi.call("Send", {**SIMPLE, "FutureRelease": "0001-01-01T00:00:00Z"})
+        self.assertEqual(response.code, 200)
+        (message,) = self.webapi.submitted
+        self.assertEqual(message.next_attempt, datetime(1, 1, 1, tzinfo=UTC))
+
     def test_smtputf8_only_when_needed(self) -> None:
         """A non-ASCII localpart makes the message SMTPUTF8; a non-ASCII name does not."""
         self.webapi.call("Send", {**SIMPLE, "To": [{"Name": "Ré", "Address": "mox@localhost"}]})
