@@ -106,7 +106,12 @@ def format_time(moment: datetime | None) -> str | None:
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("naive datetime cannot be encoded: the zone is part of the value")
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: glibc's %Y writes year 999 as "999", and RFC 3339 §5.6 (and
+    # Go) always write four digits.
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     if moment.microsecond:
         text += ("." + f"{moment.microsecond:06d}").rstrip("0")
     if not offset:

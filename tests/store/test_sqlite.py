@@ -390,6 +390,15 @@ class StoredTimeTests(SynchronousTestCase):
         texts = [time_text(m) for m in moments]
         self.assertEqual(sorted(texts), [time_text(m) for m in sorted(moments)])
 
+    def test_early_years_four_digits(self) -> None:
+        """Years below 1000 are stored with four digits, so they keep the fixed width."""
+        self.assertEqual(time_text(datetime(1, 1, 1, tzinfo=UTC)), "0001-01-01T00:00:00.000000Z")
+        self.assertEqual(
+            time_text(datetime(999, 6, 1, 1, tzinfo=timezone(timedelta(hours=1)))),
+            "0999-06-01T00:00:00.000000Z",
+        )
+        self.assertEqual(parse_time("0999-06-01T00:00:00.000000Z"), datetime(999, 6, 1, tzinfo=UTC))
+
     def test_naive_refused(self) -> None:
         """A naive datetime has no instant and is refused."""
         self.assertRaises(ValueError, time_text, datetime(2026, 1, 1))

@@ -143,6 +143,22 @@ class EncodeTests(SynchronousTestCase):
         with self.assertRaises(ValueError):
             format_time(datetime(2024, 4, 4))
 
+    def test_early_years_four_digits(self) -> None:
+        """Years below 1000 are written with four digits (RFC 3339 §5.6), and read back."""
+        for moment, text in (
+            (datetime(999, 6, 1, tzinfo=UTC), "0999-06-01T00:00:00Z"),
+            (datetime(1, 1, 1, 0, 0, 0, 5, tzinfo=UTC), "0001-01-01T00:00:00.000005Z"),
+            (
+                datetime(42, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-2))),
+                "0042-01-02T03:04:05-02:00",
+            ),
+        ):
+            self.assertEqual(format_time(moment), text)
+            self.assertEqual(parse_time(text), moment)
+        self.assertEqual(
+            encode({"T": datetime(1, 1, 1, tzinfo=UTC)}), b'{"T":"0001-01-01T00:00:00Z"}\n'
+        )
+
     def test_parse_time_round_trip(self) -> None:
         """parse_time and format_time are inverses for Go's forms."""
         for text in ("2024-04-04T14:29:42+02:00", "2026-11-26T04:23:06.15657Z"):
