@@ -216,6 +216,7 @@ class ESMTPServerProtocol(Protocol):
         self._buffer = bytearray()
         self._pos = 0
         self._discarding = False
+        self._discarding_auth = False
         self._processing = False
         self._paused = False
         self._replies_blocked = False
@@ -471,7 +472,9 @@ class ESMTPServerProtocol(Protocol):
             # dropped now: the rest of it is dropped as it arrives.
             if len(buffer) - self._pos > limit - 1:
                 self._pos = len(buffer)
-                self._discarding = True
+                if not self._discarding:
+                    self._discarding = True
+                    self._discarding_auth = limit == AUTH_LINE_LIMIT
             return False
         raw = bytes(buffer[self._pos : end])
         self._pos = end + 1
@@ -479,8 +482,9 @@ class ESMTPServerProtocol(Protocol):
         if has_cr:
             raw = raw[:-1]
         if self._discarding or len(raw) + 2 > limit:
+            auth = self._discarding_auth if self._discarding else limit == AUTH_LINE_LIMIT
             self._discarding = False
-            self._overlong_line()
+            self._overlong_line(auth)
         elif self._state is State.DATA:
             self._data_line(raw, has_cr)
         elif self._state is State.AUTH:
@@ -489,7 +493,8 @@ class ESMTPServerProtocol(Protocol):
             self._command_line(raw)
         return True
 
-    def _overlong_line(self) -> None:
+    def _overlong_line(self, auth: bool) -> None:
+        """A line over its limit was discarded; ``auth`` when it was an AUTH line."""
         if self._state is State.DATA:
             # RFC 5321 §4.5.3.1.6: refuse the message after it ends; the line is
             # still content, so nothing of the body ever runs as a command.
@@ -500,6 +505,10 @@ class ESMTPServerProtocol(Protocol):
         if self._state is State.AUTH:
             self._mechanism = None
             self._enter(State.READY)
+        if auth:
+            # RFC 4954 §4: an overlong AUTH command or response gets 500 5.5.6.
+            self._send(codes.AUTH_LINE_TOO_LONG)
+            return
         # RFC 5321 §4.5.3.1.4: the whole overlong line is discarded.
         self._send(codes.LINE_TOO_LONG)
 
@@ -769,6 +778,9 @@ class ESMTPServerProtocol(Protocol):
             if not self._tls and name in authenticator.mechanisms(True, False):
                 raise codes.AUTH_NEEDS_TLS
             raise codes.AUTH_UNKNOWN_MECHANISM
+        if name == "CRAM-MD5" and len(words) == 2:
+            # RFC 4954 §4: a server-first mechanism takes no initial response.
+            raise codes.AUTH_NO_INITIAL_RESPONSE
         limiter = factory.limiter
         if limiter is not None and not limiter.attempt(self._remote_ip):
             raise codes.AUTH_TOO_MANY_FAILURES
@@ -1016,7 +1028,9 @@ class ESMTPServerProtocol(Protocol):
             self._end_of_chunk()
 
     def _do_rset(self, arguments: str) -> SMTPReply:
-        # RFC 5321 §4.1.1.5
+        # RFC 5321 §4.1.1.5: "RSET" CRLF, no parameters.
+        if arguments.strip(" "):
+            raise codes.invalid_arguments("RSET takes no parameters")
         self._end_transaction()
         return codes.RESET
 
@@ -1027,7 +1041,9 @@ class ESMTPServerProtocol(Protocol):
         self._close(codes.CLOSING)
 
     def _do_vrfy(self, arguments: str) -> SMTPReply:
-        # RFC 5321 §3.5.3: 252 when we will not say.
+        # RFC 5321 §4.1.1.6: "VRFY" SP String; §3.5.3: 252 when we will not say.
+        if not arguments.strip(" "):
+            raise codes.syntax_error("VRFY needs an argument")
         return codes.VRFY_CANNOT
 
     def _do_expn(self, arguments: str) -> SMTPReply:

@@ -297,6 +297,21 @@ class SimpleCommandTests(ProtocolTestCase):
             ["250 2.0.0", "250 2.0.0", "252 2.5.0", "214 2.0.0", "502 5.5.1", "500 5.5.1"],
         )
 
+    def test_argument_syntax(self) -> None:
+        """VRFY without an argument gets 501 5.5.2 (RFC 5321 §4.1.1.6), RSET with one
+        501 5.5.4 (§4.1.1.5)."""
+        self.connect()
+        self.ehlo()
+        self.send("VRFY\r\nVRFY \r\nRSET now\r\n")
+        self.assertEqual(
+            self.replies(),
+            [
+                "501 5.5.2 VRFY needs an argument",
+                "501 5.5.2 VRFY needs an argument",
+                "501 5.5.4 RSET takes no parameters",
+            ],
+        )
+
     def test_quit(self) -> None:
         """QUIT answers 221 and closes; later pipelined commands are ignored."""
         self.connect()
@@ -1009,11 +1024,39 @@ class AuthTests(ProtocolTestCase):
         )
 
     def test_overlong_sasl_response(self) -> None:
-        """A SASL response over 12288 octets gets 500 5.5.2 and ends the exchange."""
+        """A SASL response over 12288 octets gets 500 5.5.6 (RFC 4954 §4) and ends the
+        exchange, also when it arrives in pieces."""
+        for pieces in (1, 4):
+            self.submission()
+            wire = "AUTH PLAIN\r\n" + "A" * 13000 + "\r\nNOOP\r\n"
+            step = -(-len(wire) // pieces)
+            for start in range(0, len(wire), step):
+                self.send(wire[start : start + step])
+            self.assertEqual(
+                self.replies(),
+                ["334 ", "500 5.5.6 authentication exchange line is too long", "250 2.0.0 ok"],
+            )
+            self.assertEqual(self.protocol.state, State.READY)
+
+    def test_overlong_auth_command(self) -> None:
+        """An AUTH command line over 12288 octets gets 500 5.5.6 too; other overlong
+        command lines keep 500 5.5.2."""
         self.submission()
-        self.send("AUTH PLAIN\r\n" + "A" * 13000 + "\r\nNOOP\r\n")
-        self.assertEqual(self.replies(), ["334 ", "500 5.5.2 line too long", "250 2.0.0 ok"])
-        self.assertEqual(self.protocol.state, State.READY)
+        self.send("AUTH PLAIN " + "A" * 13000 + "\r\nNOOP " + "x" * 600 + "\r\n")
+        self.assertEqual(
+            self.replies(),
+            ["500 5.5.6 authentication exchange line is too long", "500 5.5.2 line too long"],
+        )
+
+    def test_cram_md5_takes_no_initial_response(self) -> None:
+        """CRAM-MD5 is server-first: an initial response, even "=", gets 501 5.5.2
+        (RFC 4954 §4) and no attempt is counted."""
+        authenticator = FakeAuthenticator()
+        authenticator.mechanisms = lambda *args, **kwargs: ["CRAM-MD5"]  # type: ignore[method-assign]
+        self.submission(authenticator=authenticator)
+        self.send("AUTH CRAM-MD5 =\r\nAUTH CRAM-MD5 Zm9v\r\n")
+        self.assertEqual(self.replies(), ["501 5.5.2 this mechanism takes no initial response"] * 2)
+        self.assertEqual(self.limiter.events, [])
 
     def test_unknown_mechanism(self) -> None:
         """An unknown mechanism gets 504 5.5.4."""
