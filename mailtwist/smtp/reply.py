@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+#: RFC 5321 §4.2: textstring = 1*(%d09 / %d32-126); anything else in a reply's text
+#: (often echoed client input) is written as a backslash escape.
+_NOT_TEXT = re.compile(r"[^\t\x20-\x7e]")
+#: RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF.
+REPLY_LINE_LIMIT = 512
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def _wire_text(text: str, room: int) -> str:
+    """``text`` as reply text: escaped to ASCII, and cut to ``room`` octets with "..."."""
+    if _NOT_TEXT.search(text):
+        text = _NOT_TEXT.sub(_escape, text)
+    if len(text) > room:
+        text = text[: max(0, room - 3)] + "..."
+    return text
 
 
 @dataclass(frozen=True)
@@ -36,12 +56,14 @@ class SMTPReply(Exception):
         out = []
         for i, text in enumerate(texts):
             sep = " " if i == len(texts) - 1 else "-"
-            prefix = f"{self.enhanced} " if (enhanced and self.enhanced) else ""
-            out.append(f"{self.code}{sep}{prefix}{text}".encode())
+            start = f"{self.code}{sep}"
+            prefix = f"{start}{self.enhanced} " if (enhanced and self.enhanced) else start
+            room = REPLY_LINE_LIMIT - 2 - len(prefix)
+            out.append((prefix + _wire_text(text, room)).encode("ascii"))
         return out
 
     def __str__(self) -> str:
         return " ".join(p for p in (str(self.code), self.enhanced, self.text) if p)
 
 
-__all__ = ["SMTPReply"]
+__all__ = ["REPLY_LINE_LIMIT", "SMTPReply"]
