@@ -163,6 +163,8 @@ class _MessageBuffer:
         self.parts = [data]
 
 
+#: A HELO/EHLO name that is no domain but still harmless in a Received field.
+_PRINTABLE_NAME = re.compile(r"[\x21-\x7e]{1,255}")
 #: A CR not followed by LF, or an LF not preceded by CR.
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 #: A line longer than RFC 5322 §2.1.1's 998 octets (CRLF not counted).
@@ -662,11 +664,26 @@ class ESMTPServerProtocol(Protocol):
         self._restart_idle_timer()
         self._process()
 
-    def _do_helo(self, arguments: str) -> SMTPReply:
+    @staticmethod
+    def _client_name(verb: str, arguments: str) -> str:
+        """The HELO/EHLO argument as it may be written in a Received field: a domain in
+        its A-label form, an address literal, or another printable ASCII name (not
+        refused: RFC 5321 §4.1.4 asks servers not to refuse a session for its name)."""
         # RFC 5321 §4.1.1.1: one argument; ignore anything a client adds after it.
-        domain = arguments.strip(" ").split(" ")[0]
-        if not domain:
-            raise codes.invalid_arguments("HELO requires a domain")
+        name = arguments.strip(" ").split(" ")[0]
+        if not name:
+            raise codes.invalid_arguments(f"{verb} requires a domain or address literal")
+        try:
+            return parse_domain(name).ascii
+        except AddressError:
+            pass
+        if not _PRINTABLE_NAME.fullmatch(name):
+            # Controls or 8-bit text that is no IDN: it would go into the Received field.
+            raise codes.invalid_arguments(f"{verb} argument is not a domain or address literal")
+        return name
+
+    def _do_helo(self, arguments: str) -> SMTPReply:
+        domain = self._client_name("HELO", arguments)
         self._reset_transaction()
         self._helo = domain
         self._enter(State.READY)
@@ -674,10 +691,7 @@ class ESMTPServerProtocol(Protocol):
         return SMTPReply(250, "", self.factory.hostname)
 
     def _do_ehlo(self, arguments: str) -> SMTPReply:
-        # RFC 5321 §4.1.1.1: one argument; ignore anything a client adds after it.
-        domain = arguments.strip(" ").split(" ")[0]
-        if not domain:
-            raise codes.invalid_arguments("EHLO requires a domain or address literal")
+        domain = self._client_name("EHLO", arguments)
         # RFC 5321 §4.1.4: EHLO resets the transaction, not the authentication.
         self._reset_transaction()
         self._helo = domain

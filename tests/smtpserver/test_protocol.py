@@ -267,9 +267,28 @@ class GreetingAndEhloTests(ProtocolTestCase):
             self.replies(),
             [
                 "501 5.5.4 EHLO requires a domain or address literal",
-                "501 5.5.4 HELO requires a domain",
+                "501 5.5.4 HELO requires a domain or address literal",
             ],
         )
+
+    def test_regression_ehlo_name(self) -> None:
+        """The EHLO name reaches the session in ASCII: an IDN as its A-label, a literal
+        canonical, another printable name as sent; controls and 8-bit text that is no
+        IDN get 501 5.5.4. A review got "\\xc3\\xbcnicode" into a Received field."""
+        for name, helo in (
+            ("\u00fcnicode.example", "xn--nicode-2ya.example"),
+            ("Client.Example", "client.example"),
+            ("[192.0.2.1]", "[192.0.2.1]"),
+            ("my_host", "my_host"),
+        ):
+            self.setUp()
+            self.connect()
+            self.send(f"EHLO {name}\r\nMAIL FROM:<>\r\n")
+            self.assertEqual(self.policy.calls[0][1][0].helo, helo, name)
+        self.connect()
+        self.replies()
+        self.send("EHLO a\x00b\r\nHELO \u00ff\u00fe\u0001\r\n")
+        self.assertEqual([line[:9] for line in self.replies()], ["501 5.5.4", "501 5.5.4"])
 
     def test_metrics(self) -> None:
         """The factory's metrics see the connection and each verb, unknown ones as "other"."""
