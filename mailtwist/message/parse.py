@@ -223,7 +223,11 @@ def _parse_media_type(value: str) -> tuple[str, dict[str, str], bool]:
             name, _, section = attribute.partition("*")
             encoded = section.endswith("*") or section == ""
             number_text = section.rstrip("*")
-            number = int(number_text) if number_text.isdigit() else 0
+            if number_text and not (number_text.isascii() and number_text.isdigit()):
+                # Not a section number (RFC 2231 §3: DIGITs), ignored as Go's mime
+                # does; isdigit() alone takes any Unicode digit, and int() fails on "²".
+                continue
+            number = int(number_text) if number_text else 0
             sections.setdefault(name, {})[number] = (encoded and not quoted, text)
         elif attribute not in simple:
             simple[attribute] = text
@@ -466,7 +470,8 @@ def _addresses_leniently(value: str) -> list[ParsedAddress]:
 
 def _date(message: Message) -> datetime | None:
     value = _first(message, "Date")
-    if not value:
+    # RFC 5322 §3.3 dates are ASCII; Python's parser would take any Unicode digits.
+    if not value or not value.isascii():
         return None
     try:
         when = parsedate_to_datetime(value)

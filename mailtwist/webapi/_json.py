@@ -18,8 +18,11 @@ T = TypeVar("T")
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 # RFC 3339 §5.6 date-time; Go's time.Time UnmarshalJSON accepts exactly this.
+# [0-9], not \d (which takes any Unicode digit), and \Z, not $ (which allows a
+# final newline).
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 _INT64_MIN = -(2**63)

@@ -393,6 +393,9 @@ class HeaderFieldTests(SynchronousTestCase):
             ),
             "Date: 4 Apr 2024 14:29:42 -0000": datetime(2024, 4, 4, 14, 29, 42, tzinfo=UTC),
             "Date: yesterday": None,
+            # RFC 5322 §3.3: DIGIT is ASCII; other Unicode digits are no date.
+            "Date: 4 Apr \uff12\uff10\uff12\uff14 14:29:42 +0200": None,
+            "Date: \uff14 Apr 2024 14:29:42 +0200": None,
         }
         for header, expected in cases.items():
             self.assertEqual(parse_message(_message("", b"x", header)).date, expected)
@@ -427,6 +430,19 @@ class StructureTests(SynchronousTestCase):
             part = parse_message(message).structure.parts[0]
             self.assertEqual(part.filename, expected)
             self.assertEqual(part.content_disposition, "attachment")
+
+    def test_rfc2231_sections_ascii_digits(self) -> None:
+        """Only ASCII digits number an RFC 2231 section: a superscript or Arabic-Indic digit
+        is no section, and the message still reads."""
+        for section in ("\u00b2", "\u0661", "x"):
+            header = (
+                "Content-Disposition: attachment;\r\n"
+                f" filename*0=a; filename*1=b;\r\n filename*{section}=c"
+            )
+            message = b"Subject: s\r\n" + _multipart("mixed", header.encode() + b"\r\n\r\ndata")
+            part = parse_message(message).structure.parts[0]
+            self.assertEqual(part.filename, "ab", section)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
     def test_content_type_forms(self) -> None:
         """Types are lower case, parameter names lower case with values kept; a bad

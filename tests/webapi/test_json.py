@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -165,6 +166,20 @@ class EncodeTests(SynchronousTestCase):
             self.assertEqual(format_time(parse_time(text)), text)
         with self.assertRaises(ValueError):
             parse_time("2024-04-04T14:29:42+25:00")
+
+    def test_parse_time_ascii_only(self) -> None:
+        """Only ASCII digits and nothing after the zone make an RFC 3339 time: full-width or
+        Arabic-Indic digits and a final newline are refused."""
+        for text in (
+            "\uff12\uff10\uff12\uff16-11-28T10:00:00Z",
+            "2026-11-28T10:00:00.\uff11Z",
+            "2026-11-28T10:00:00+\u0660\u0661:00",
+            "2026-11-28T10:00:00Z\n",
+        ):
+            with self.assertRaises(ValueError):
+                parse_time(text)
+            with self.assertRaises(JSONDecodeError):
+                decode_request(json.dumps({"Date": text}), SendRequest)
 
     def test_parse_time_outside_utc_range(self) -> None:
         """Times whose UTC falls before year 1 or after 9999 are refused; the edges in
