@@ -468,6 +468,28 @@ def _addresses_leniently(value: str) -> list[ParsedAddress]:
     return out
 
 
+#: RFC 5322 §3.3 day month year (obs forms too): the year as written.
+_DAY_MONTH_YEAR = re.compile(r"(?:^|[\s,])[0-9]{1,2}\s+[A-Za-z]{3}\s+([0-9]+)(?=\s)")
+
+
+def _written_year(value: str) -> int | None:
+    """The year of a Date value by RFC 5322 §4.3, or None when it has no day month year.
+
+    Python's parser takes any year below 100 as two-digit, so "0001" became 2001;
+    and it puts 50-68 in the 2000s, RFC 5322 §4.3 in the 1900s.
+    """
+    match = _DAY_MONTH_YEAR.search(value)
+    if match is None:
+        return None
+    text = match.group(1)
+    year = int(text)
+    if len(text) == 2:
+        return year + (2000 if year < 50 else 1900)
+    if len(text) == 3:
+        return year + 1900
+    return year
+
+
 def _date(message: Message) -> datetime | None:
     value = _first(message, "Date")
     # RFC 5322 §3.3 dates are ASCII; Python's parser would take any Unicode digits.
@@ -475,6 +497,11 @@ def _date(message: Message) -> datetime | None:
         return None
     try:
         when = parsedate_to_datetime(value)
+        year = _written_year(value)
+        if year is not None and year != when.year:
+            # Python's year differs from the written one by whole centuries, which
+            # keep February 29 valid or not, except year 0, which is refused here.
+            when = when.replace(year=year)
     except Exception:
         return None
     if when.tzinfo is None:

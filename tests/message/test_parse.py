@@ -401,6 +401,26 @@ class HeaderFieldTests(SynchronousTestCase):
             self.assertEqual(parse_message(_message("", b"x", header)).date, expected)
         self.assertIsNone(parse_message(_message("", b"x")).date)
 
+    def test_date_years(self) -> None:
+        """Four-digit years are read as written, even below 100; RFC 5322 §4.3 obsolete
+        years: two digits below 50 are 20xx, from 50 19xx, three digits 1900 more."""
+        cases = {
+            "Date: 1 Jan 0001 00:00:00 +0000": datetime(1, 1, 1, tzinfo=UTC),
+            "Date: Mon, 29 Feb 0004 10:00:00 +0100": datetime(
+                4, 2, 29, 10, tzinfo=timezone(timedelta(hours=1))
+            ),
+            "Date: 1 Jan 0099 00:00:00 +0000": datetime(99, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 0000 00:00:00 +0000": None,
+            "Date: 1 Jan 01 00:00:00 +0000": datetime(2001, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 49 00:00:00 +0000": datetime(2049, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 50 00:00:00 +0000": datetime(1950, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 68 00:00:00 +0000": datetime(1968, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 099 00:00:00 +0000": datetime(1999, 1, 1, tzinfo=UTC),
+            "Date: 1 Jan 126 00:00:00 +0000": datetime(2026, 1, 1, tzinfo=UTC),
+        }
+        for header, expected in cases.items():
+            self.assertEqual(parse_message(_message("", b"x", header)).date, expected, header)
+
     def test_bad_addresses(self) -> None:
         """An address list our parser refuses still gives its readable entries."""
         message = b"To: Good <good@example.com>, bad@@x, <fine@example.org>\r\n\r\nx"
