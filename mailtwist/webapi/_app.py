@@ -32,6 +32,7 @@ _log = Logger()
 _UNAUTHORIZED = b"401 - unauthorized - use http basic auth with email address as username\n"
 _JSON_TYPE = b"application/json; charset=utf-8"
 _TEXT_TYPE = b"text/plain; charset=utf-8"
+_NOT_FOUND = b"404 page not found\n"
 #: Form keys of multipart uploads for Send (spec §2.3).
 _UPLOAD_FIELDS = ("alternativefile", "inlinefile", "attachedfile")
 #: Request attribute with (postpath, prepath) as the webapi's resource got them.
@@ -255,16 +256,16 @@ class WebAPI:
                 return _Answer(405, b"405 - method not allow\n")
             return self._redirect(request, base + b"v0/")
         if segments[0] != "v0" or len(segments) == 1:
-            return _Answer(404, b"404 page not found\n")
+            return _Answer(404, _NOT_FOUND)
         if segments[1:] == [""]:
             return (b"text/html; charset=utf-8", pages.index_page())
         if len(segments) != 2:
-            return _Answer(404, b"404 page not found\n")
+            return _Answer(404, _NOT_FOUND)
         name = segments[1]
         if name == "openapi.json" and method in (b"GET", b"HEAD"):
             return (_JSON_TYPE, openapi.document_bytes(base.decode("utf-8", "replace")))
         if name not in METHODS:
-            return _Answer(404, b"404 page not found\n")
+            return _Answer(404, _NOT_FOUND)
         if method in (b"GET", b"HEAD"):
             return (b"text/html; charset=utf-8", pages.method_page(name))
         if method != b"POST":
@@ -411,8 +412,30 @@ class _SafeHeaders(Resource):
             request.setHeader(b"Location", location)
             request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
             return f'<a href="{location.decode("utf-8", "replace")}">See Other</a>.\n\n'.encode()
+        if not _utf8(request.postpath):
+            # Klein would answer 400 "Non-UTF-8 encoding in URL." and log a traceback;
+            # no method or page has such a name, so it is mox's 404 (spec §1.1).
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", _TEXT_TYPE)
+            return _NOT_FOUND
+        if not _utf8([request.getRequestHostname()]):
+            # Klein cannot route it either; Go's net/http refuses such a Host (any
+            # that is not ASCII) before mox sees the request, with this answer.
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Type", _TEXT_TYPE)
+            return b"400 Bad Request: malformed Host header"
         setattr(request, _PATHS, (list(request.postpath), list(request.prepath)))
         return self._inner.render(request)
+
+
+def _utf8(segments: list[bytes]) -> bool:
+    """Whether all segments are UTF-8, as Klein needs them to be to route at all."""
+    try:
+        for segment in segments:
+            segment.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _Discard:

@@ -284,8 +284,9 @@ class _Root(Resource):
     def render(self, request: Any) -> Any:
         from twisted.web.resource import getChildForRequest
 
-        # StubTreq hands the whole path in postpath; route it from the root.
-        request.postpath = request.path.split(b"/")[1:]
+        # StubTreq hands the whole path in postpath; route it from the root, with
+        # each segment unquoted as twisted.web.server.Request.process does.
+        request.postpath = [urllib.parse.unquote_to_bytes(s) for s in request.path[1:].split(b"/")]
         request.prepath = []
         resource = getChildForRequest(self.root, request)
         return resource.render(request)

@@ -70,6 +70,30 @@ class PathTests(SynchronousTestCase):
             self.assertEqual((response.code, response.body), (404, b"404 page not found\n"), path)
             self.assertSafe(response)
 
+    def test_not_utf8_path_not_found(self) -> None:
+        """A path with a percent-escape that is not UTF-8 is the plain 404, not Klein's
+        400, and logs no traceback."""
+        for method in ("GET", "POST"):
+            for path in ("/webapi/v0/%ff", "/webapi/v0/Send%ff", "/webapi/%ff/v0/", "/webapi/%c3"):
+                response = self.webapi.request(method, path)
+                self.assertEqual((response.code, response.body), (404, b"404 page not found\n"))
+                self.assertEqual(response.header("Content-Type"), "text/plain; charset=utf-8")
+                self.assertSafe(response)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_not_utf8_host(self) -> None:
+        """A Host header that is not UTF-8 is Go's plain 400, and logs no traceback."""
+        response = self.webapi.request(
+            "GET",
+            "/webapi/v0/",
+            headers={"Host": b"\xff.example"},  # type: ignore[dict-item]
+        )
+        self.assertEqual(
+            (response.code, response.body), (400, b"400 Bad Request: malformed Host header")
+        )
+        self.assertSafe(response)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_other_http_methods(self) -> None:
         """PUT or DELETE on a method is 405."""
         for method in ("PUT", "DELETE"):
