@@ -13,7 +13,7 @@ from email.policy import HTTP
 from typing import Any, Protocol
 
 from klein import Klein
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -218,7 +218,12 @@ class WebAPI:
             return result.addErrback(self._unhandled).addCallback(self._write, request)
         return self._write(result, request)
 
-    def _unhandled(self, failure: Failure) -> _Answer:
+    def _unhandled(self, failure: Failure) -> _Answer | Failure:
+        if failure.check(CancelledError):
+            # Klein cancels the answer when the connection is lost: a client going
+            # away is normal. Klein drops the CancelledError of a finished request.
+            _log.info("webapi client went away before its answer")
+            return failure
         _log.failure("webapi call failed", failure)
         return _Answer(400, encode({"Code": "server", "Message": "unhandled error"}))
 
@@ -308,7 +313,9 @@ class WebAPI:
             self._limiter.succeeded(ip)
             return self._call_method(request, name, account, login, content)
 
-        def broken(failure: Failure) -> _Answer:
+        def broken(failure: Failure) -> _Answer | Failure:
+            if failure.check(CancelledError):
+                return failure  # the client went away (see _unhandled)
             _log.failure("verifying webapi credentials", failure)
             return _Answer(
                 400, encode({"Code": "server", "Message": "error verifying credentials"})
