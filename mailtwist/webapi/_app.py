@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,21 +85,89 @@ def _basic_auth(header: bytes | None) -> tuple[str, str] | None:
     return login, password
 
 
-#: RFC 9110 §8.3.1: media-type = type "/" subtype parameters; both are tokens (§5.6.2).
-_MEDIA_TYPE = re.compile(
-    r"[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*(;|$)"
-)
+#: Go's mime package: tspecials of RFC 2045 §5.1, tokens, and unicode.IsSpace on ASCII.
+_TSPECIALS = frozenset('()<>@,;:\\"/[]?=')
+_TOKEN_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - _TSPECIALS
+_SPACE = " \t\n\v\f\r"
+
+
+def _token(text: str) -> tuple[str, str]:
+    """A token at the start of text, and the rest (Go's mime consumeToken)."""
+    end = 0
+    while end < len(text) and text[end] in _TOKEN_CHARS:
+        end += 1
+    return text[:end], text[end:]
+
+
+def _parameter_value(text: str) -> tuple[str, str]:
+    """A token or quoted-string value and the rest; ("", text) when there is none."""
+    if not text.startswith('"'):
+        return _token(text)
+    value: list[str] = []
+    position = 1
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            return "".join(value), text[position + 1 :]
+        if char == "\\" and position + 1 < len(text) and text[position + 1] in _TSPECIALS:
+            # Go keeps a backslash before anything else (MSIE file paths).
+            position += 1
+            char = text[position]
+        elif char in "\r\n":
+            return "", text
+        value.append(char)
+        position += 1
+    return "", text
+
+
+def _parameter(text: str) -> tuple[str, str, str]:
+    """The lower-case attribute, value and rest of one ``; attribute=value`` at the start
+    of text; ("", "", text) when there is none (Go's mime consumeMediaParam)."""
+    rest = text.lstrip(_SPACE)
+    if not rest.startswith(";"):
+        return "", "", text
+    attribute, rest = _token(rest[1:].lstrip(_SPACE))
+    rest = rest.lstrip(_SPACE)
+    if not attribute or not rest.startswith("="):
+        return "", "", text
+    rest = rest[1:].lstrip(_SPACE)
+    value, after = _parameter_value(rest)
+    if not value and after == rest:
+        return "", "", text
+    return attribute.lower(), value, after
 
 
 def _media_type(header: str) -> str:
     """The lower-case media type of a Content-Type value; _ProtocolError when unparsable.
 
-    Parameters are left to the parser of the body (multipart's boundary).
+    Accepts and refuses what Go's mime.ParseMediaType does, parameters included,
+    since mox refuses a Content-Type that fails it (spec §1.3 step 5). The
+    parameter values are left to the parser of the body (multipart's boundary).
     """
-    match = _MEDIA_TYPE.match(header)
-    if match is None:
-        raise _ProtocolError(f"unknown content-type {header}")
-    return match.group(1).lower()
+    unknown = _ProtocolError(f"unknown content-type {header}")
+    base = header.split(";", 1)[0]
+    media = base.lower().strip(_SPACE)
+    kind, rest = _token(media)
+    if not kind:
+        raise unknown
+    if rest:
+        # A lone token passes, as in Go (its parser is shared with Content-Disposition).
+        subtype, rest = _token(rest[1:]) if rest.startswith("/") else ("", rest)
+        if not subtype or rest:
+            raise unknown
+    # RFC 2045 §5.1: *(";" parameter), parameter := attribute "=" value.
+    seen: dict[str, str] = {}
+    remaining = header[len(base) :]
+    while remaining := remaining.lstrip(_SPACE):
+        attribute, value, rest = _parameter(remaining)
+        if not attribute:
+            if remaining.rstrip(_SPACE) == ";":
+                break  # a trailing semicolon is no error
+            raise unknown
+        if seen.setdefault(attribute, value) != value:
+            raise unknown  # the same parameter twice with different values
+        remaining = rest
+    return media
 
 
 def _parse_request(
@@ -121,8 +188,11 @@ def _parse_request(
                 text = body.decode("utf-8")
             except UnicodeDecodeError:
                 raise _ProtocolError("parsing request: body is not UTF-8") from None
-        else:
+        elif media == "application/x-www-form-urlencoded":
             text = _parse_urlencoded(body)
+        else:
+            # Go's ParseForm reads no other body: the form is empty (spec §1.3 step 6).
+            text = None
         if not text:
             raise _ProtocolError("missing/empty request")
         return text, uploads, decode_request(text, record_type)

@@ -258,20 +258,41 @@ class RequestFormTests(SynchronousTestCase):
 
     def test_bad_content_type(self) -> None:
         """An unparsable Content-Type is code protocol."""
-        self.assertProtocol(self.post(b"x", "nonsense"), "unknown content-type nonsense")
+        self.assertProtocol(self.post(b"x", "non sense"), "unknown content-type non sense")
 
     def test_content_type_forms(self) -> None:
         """The media type is matched case-insensitively with parameters and blanks around
-        it; anything that is not type/subtype tokens is refused."""
+        it; what Go's mime.ParseMediaType refuses, parameters included, is refused."""
         body = b"request=%7B%7D"
         for good in (
             "Application/X-WWW-Form-Urlencoded",
             "application/x-www-form-urlencoded; charset=utf-8",
             " application/x-www-form-urlencoded ;charset=utf-8",
+            "application/x-www-form-urlencoded; charset=utf-8;",
+            'application/x-www-form-urlencoded; a="b \\" c"; A="b \\" c"',
         ):
             self.assertEqual(self.post(body, good).code, 200, good)  # type: ignore[attr-defined]
-        for bad in ("text", "a/b/c", "a/", "/b", "a b/c", "application/json{"):
+        for bad in (
+            "a/b/c",
+            "a/",
+            "/b",
+            "a b/c",
+            "application/x-www-form-urlencoded; ;;;",
+            "application/x-www-form-urlencoded;;",
+            "application/x-www-form-urlencoded; charset",
+            "application/x-www-form-urlencoded; charset=",
+            'application/x-www-form-urlencoded; charset="utf-8',
+            "application/x-www-form-urlencoded; a=1; a=2",
+            "application/x-www-form-urlencoded; a=1 b=2",
+        ):
             self.assertProtocol(self.post(body, bad), f"unknown content-type {bad}")
+
+    def test_other_content_type_is_an_empty_form(self) -> None:
+        """A body of another media type is not read as a form: as in mox (Go's ParseForm),
+        the request field is missing."""
+        body = b"request=%7B%7D"
+        for other in ("text/plain", "application/octet-stream", "text", "application/json{"):
+            self.assertProtocol(self.post(body, other), "missing/empty request")
 
     def test_missing_request(self) -> None:
         """A form without request (or an empty one) is missing/empty request."""
