@@ -562,11 +562,20 @@ def _disposition(disposition: str, filename: str) -> str:
     return disposition + ";\r\n\t" + ";\r\n\t".join(params)
 
 
-def _file_part(attachment: Attachment, disposition: str) -> tuple[list[tuple[str, str]], bytes]:
+def _file_part(
+    attachment: Attachment, disposition: str, smtputf8: bool
+) -> tuple[list[tuple[str, str]], bytes]:
     """Headers (sorted like Go's multipart writer) and base64 body of a file (spec §2.3)."""
     content_type = attachment.content_type or sniff_content_type(attachment.data)
-    _refuse_controls(content_type, "checking content type of file")
-    _refuse_controls(attachment.content_id, "checking content id of file")
+    for value, what in (
+        (content_type, "checking content type of file"),
+        (attachment.content_id, "checking content id of file"),
+    ):
+        _refuse_controls(value, what)
+        if not smtputf8 and not value.isascii():
+            # Written as given: 8-bit header octets need an SMTPUTF8 message
+            # (RFC 6532 §3); mox would write them raw into any message.
+            raise ComposeError("user", f"{what}: non-ASCII characters not allowed")
     headers = [("Content-Disposition", _disposition(disposition, attachment.name))]
     if attachment.content_id:
         headers.append(("Content-Id", attachment.content_id))
@@ -695,15 +704,15 @@ def compose_message(
     if c.html:
         add(body_level, *_text_part("html", c.html, smtputf8))
     for attachment in c.alternative_files:
-        add(alternative, *_file_part(attachment, "inline"))
+        add(alternative, *_file_part(attachment, "inline", smtputf8))
     if alternative is not None:
         add(related or mixed, [("Content-Type", alternative.content_type())], alternative.close())
     for attachment in c.inline_files:
-        add(related, *_file_part(attachment, "inline"))
+        add(related, *_file_part(attachment, "inline", smtputf8))
     if related is not None:
         add(mixed, [("Content-Type", related.content_type())], related.close())
     for attachment in c.attached_files:
-        add(mixed, *_file_part(attachment, "attachment"))
+        add(mixed, *_file_part(attachment, "attachment", smtputf8))
     if mixed is not None:
         top_headers, top_body = [("Content-Type", mixed.content_type())], mixed.close()
     for name, value in top_headers:

@@ -631,6 +631,19 @@ class MimeStructureTests(SynchronousTestCase):
         self.assertIn(b"Content-Id: <p1>\r\n", message)
         self.assertIn(b"Content-Type: image/png\r\n", message)
 
+    def test_non_ascii_content_type_and_id(self) -> None:
+        """A non-ASCII ContentType or ContentID of a file is refused with code user unless
+        the message is SMTPUTF8, where RFC 6532 allows it as UTF-8."""
+        for attachment in (
+            Attachment("f", "application/x-\u00e9", "", b"x"),
+            Attachment("f", "text/plain", "<\u00e9@x>", b"x"),
+        ):
+            error = self.assertRaises(ComposeError, _compose, attached_files=(attachment,))
+            self.assertEqual(error.code, "user")
+            self.assertIn("non-ASCII characters not allowed", error.message)
+            message = _compose(attached_files=(attachment,), smtputf8=True)
+            self.assertIn("\u00e9".encode(), message)
+
     def test_empty_content_type(self) -> None:
         """A file whose type sniffs to nothing has an empty Content-Type from JSON
         (mox's quirk) and none from a form upload."""

@@ -347,6 +347,36 @@ class RefusalTests(SynchronousTestCase):
         """A custom header that is not [name, value]."""
         self.assertRefused({**SIMPLE, "Headers": [["X-A"]]}, "user")
 
+    def test_non_ascii_file_labels(self) -> None:
+        """A non-ASCII ContentType or ContentID of a JSON file or a form upload, in a
+        message that is not SMTPUTF8, is code user."""
+        data = base64.b64encode(b"hi").decode()
+        self.assertRefused(
+            {**SIMPLE, "AttachedFiles": [{"Name": "f", "ContentType": "x/\u00e9", "Data": data}]},
+            "user",
+            "checking content type of file: non-ASCII characters not allowed",
+        )
+        self.assertRefused(
+            {**SIMPLE, "InlineFiles": [{"Name": "f", "ContentID": "<\u00e9@x>", "Data": data}]},
+            "user",
+            "checking content id of file: non-ASCII characters not allowed",
+        )
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
+            b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a"\r\n'
+            b"Content-ID: <\xc3\xa9@x>\r\n\r\ndata\r\n--b--\r\n"
+        )
+        response = self.webapi.request(
+            "POST",
+            "/webapi/v0/Send",
+            data=body,
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+            auth=("mox@localhost", PASSWORD),
+        )
+        self.assertEqual(response.json["Code"], "user")
+        self.assertEqual(self.webapi.submitted, [])
+
     def test_bad_base64(self) -> None:
         """Invalid base64 in a file."""
         self.assertRefused({**SIMPLE, "AttachedFiles": [{"Name": "a", "Data": "!!"}]}, "user")
