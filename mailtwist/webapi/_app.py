@@ -219,6 +219,10 @@ def _parse_multipart(header: str, body: bytes) -> tuple[str | None, tuple[Upload
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             raise _ProtocolError("parsing form: part without a form field name")
+        if str(part.get("Content-Transfer-Encoding", "")).strip().lower() != "quoted-printable":
+            # Go's multipart reader (mox) decodes quoted-printable parts only: a part
+            # that says base64 (or uuencode) is taken as sent, never decoded leniently.
+            del part["Content-Transfer-Encoding"]
         payload = part.get_payload(decode=True)
         data = payload if isinstance(payload, bytes) else b""
         if name == "request" and request is None:

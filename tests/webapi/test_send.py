@@ -184,6 +184,36 @@ class SendTests(SynchronousTestCase):
         self.assertIn(b"a.bin", message.data)
         self.assertIn(base64.b64encode(b"\x00\x01\x02"), message.data)
 
+    def test_upload_transfer_encoding_as_go(self) -> None:
+        """Form parts are decoded as Go's multipart reader does (mox): quoted-printable
+        is decoded, base64 and others are taken as sent, valid or not."""
+        for encoding, sent, attached in (
+            (b"base64", b"aGk=", b"aGk="),
+            (b"base64", b"ab!c", b"ab!c"),
+            (
+                b"x-uuencode",
+                b"begin 644 a\r\n#:&D*\r\n`\r\nend",
+                b"begin 644 a\r\n#:&D*\r\n`\r\nend",
+            ),
+            (b"quoted-printable", b"h=C3=A9", "h\u00e9".encode()),
+        ):
+            body = (
+                b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
+                b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
+                b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a"\r\n'
+                b"Content-Transfer-Encoding: " + encoding + b"\r\n\r\n" + sent + b"\r\n--b--\r\n"
+            )
+            response = self.webapi.request(
+                "POST",
+                "/webapi/v0/Send",
+                data=body,
+                headers={"Content-Type": "multipart/form-data; boundary=b"},
+                auth=("mox@localhost", PASSWORD),
+            )
+            self.assertEqual(response.code, 200)
+            message = self.webapi.submitted[-1]
+            self.assertIn(base64.b64encode(attached), message.data, encoding)
+
     def test_dkim_signature_after_received(self) -> None:
         """With a signer the DKIM-Signature follows the Received prefix (spec §2.3)."""
         webapi = Harness(signer=FakeSigner())
