@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mailtwist.config import Config, ConfigError, load_config, parse_duration, write_quickstart
+from mailtwist.gotime import go_time
 
 DEFAULT_LOCALSERVE_DIR = "mailtwist-localserve"
 CONFIG_FILE = "mailtwist.toml"
@@ -110,7 +111,7 @@ def _print_records(
 
 def _short(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return go_time(value.astimezone(UTC).replace(microsecond=0))
     if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[-1]):
         last = value[-1]
         return repr(f"{getattr(last, 'code', '')} {getattr(last, 'error', '')}".strip())

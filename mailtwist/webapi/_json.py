@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from mailtwist.gotime import go_time
+
 T = TypeVar("T")
 
 #: Go's zero time.Time (spec conventions).
@@ -100,29 +102,8 @@ def parse_time(text: str) -> datetime:
 
 
 def format_time(moment: datetime | None) -> str | None:
-    """Go's time.Time JSON: RFC 3339 with trimmed fraction and the value's zone.
-
-    None stays None (a nil pointer, ``null``); naive datetimes are refused.
-    """
-    if moment is None:
-        return None
-    offset = moment.utcoffset()
-    if offset is None:
-        raise ValueError("naive datetime cannot be encoded: the zone is part of the value")
-    # Not strftime: glibc's %Y writes year 999 as "999", and RFC 3339 §5.6 (and
-    # Go) always write four digits.
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
-    if moment.microsecond:
-        text += ("." + f"{moment.microsecond:06d}").rstrip("0")
-    if not offset:
-        return text + "Z"
-    total = int(offset.total_seconds())
-    sign = "+" if total >= 0 else "-"
-    total = abs(total)
-    return f"{text}{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+    """Go's time.Time JSON (``go_time``); None stays None (a nil pointer, ``null``)."""
+    return None if moment is None else go_time(moment)
 
 
 @functools.cache

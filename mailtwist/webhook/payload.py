@@ -6,10 +6,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from mailtwist.gotime import go_time
 from mailtwist.store.records import DeliveryAttempt, QueuedMessage, RetiredMessage
 
 #: The outgoing event names (spec §3.4); also the only values allowed in
@@ -57,22 +58,6 @@ def go_json(value: Any) -> bytes:
     """
     text = json.dumps(_go_string(value), ensure_ascii=False, separators=(",", ":"))
     return _GO_ESCAPED.sub(lambda m: _GO_ESCAPES[m.group()], text).encode("utf-8")
-
-
-def go_time(moment: datetime) -> str:
-    """RFC 3339 with the zone, as Go's time.Time marshals: "Z" for UTC, no trailing zeros."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"naive datetime {moment!r}: payload times need a zone")
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    offset = moment.utcoffset()
-    assert offset is not None
-    if offset == timedelta(0):
-        return text + "Z"
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _sorted_map(value: Mapping[str, str]) -> dict[str, str]:
@@ -312,6 +297,5 @@ __all__ = [
     "Outgoing",
     "Structure",
     "go_json",
-    "go_time",
     "outgoing_from_message",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from mailtwist.gotime import go_time
 from mailtwist.store.records import DeliveryAttempt, QueuedMessage
 from mailtwist.webhook.payload import (
     Incoming,
@@ -17,7 +18,6 @@ from mailtwist.webhook.payload import (
     Outgoing,
     Structure,
     go_json,
-    go_time,
     outgoing_from_message,
 )
 
