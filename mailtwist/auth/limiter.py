@@ -71,6 +71,12 @@ class _WindowCounts:
 class FailedLoginLimiter:
     """Refuses logins from IP classes with too many recent failures (spec §1.5).
 
+    Ask ``allowed`` when a login starts and again when its (slow, threaded) check
+    has succeeded: logins started in parallel all pass the first question, but once
+    the limit is reached none of them is answered with its result, so a burst of
+    guesses learns no more than the limit allows, while parallel logins with the
+    right password (a client's connection pool) all get in.
+
     Only the current period of each window is kept, so memory holds at most the
     networks that failed within the last day.
     """
@@ -94,18 +100,6 @@ class FailedLoginLimiter:
             for network, limit in zip(networks, counts.window.limits, strict=True):
                 if counts.counts.get(network, 0) + 1 > limit:
                     return False
-        return True
-
-    def attempt(self, ip: str) -> bool:
-        """Start a login from ``ip``: False when it is refused; else it is counted as a
-        failure at once, forgiven by ``succeeded`` if the credentials are right.
-
-        Counting before the (slow, threaded) check is what makes the limit hold for
-        attempts made in parallel: counted after, all of them would pass ``allowed``.
-        """
-        if not self.allowed(ip):
-            return False
-        self.failed(ip)
         return True
 
     def failed(self, ip: str) -> None:

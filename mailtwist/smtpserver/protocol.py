@@ -796,7 +796,7 @@ class ESMTPServerProtocol(Protocol):
             # RFC 4954 §4: a server-first mechanism takes no initial response.
             raise codes.AUTH_NO_INITIAL_RESPONSE
         limiter = factory.limiter
-        if limiter is not None and not limiter.attempt(self._remote_ip):
+        if limiter is not None and not limiter.allowed(self._remote_ip):
             raise codes.AUTH_TOO_MANY_FAILURES
         initial: bytes | None = None
         if len(words) == 2:
@@ -851,7 +851,13 @@ class ESMTPServerProtocol(Protocol):
         self._mechanism = None
         if self._state is State.AUTH:
             self._enter(State.READY)
-        if isinstance(outcome, SASLSuccess):
+        if not isinstance(outcome, SASLSuccess | SASLFailure):
+            raise TypeError(f"unexpected SASL outcome {type(outcome).__name__}")
+        # Logins made in parallel may have failed up to the limit meanwhile: then this
+        # result is not told, right or wrong, and comes as late as a failure would,
+        # so a burst of guesses learns no more than the limit (FailedLoginLimiter).
+        refused = limiter is not None and not limiter.allowed(self._remote_ip)
+        if isinstance(outcome, SASLSuccess) and not refused:
             self._account = outcome.account
             self._login = outcome.login
             if limiter is not None:
@@ -863,24 +869,23 @@ class ESMTPServerProtocol(Protocol):
             )
             return codes.AUTH_SUCCEEDED
         if isinstance(outcome, SASLFailure):
-            # Counted when the exchange started (FailedLoginLimiter.attempt).
+            if limiter is not None:
+                limiter.failed(self._remote_ip)
             self.log.info(
                 "SMTP session {session}: authentication failed from {ip}",
                 session=self.session_id,
                 ip=self._remote_ip,
             )
-            # Slow down password guessing: the reply comes after a delay.
-            delay = deferLater(
-                self.factory.clock, self.factory.auth_failure_delay, lambda: codes.AUTH_FAILED
-            )
-            self._auth_delay = delay
+        answer = codes.AUTH_TOO_MANY_FAILURES if refused else codes.AUTH_FAILED
+        # Slow down password guessing: the reply comes after a delay.
+        delay = deferLater(self.factory.clock, self.factory.auth_failure_delay, lambda: answer)
+        self._auth_delay = delay
 
-            def delivered(result: object) -> object:
-                self._auth_delay = None
-                return result
+        def delivered(result: object) -> object:
+            self._auth_delay = None
+            return result
 
-            return delay.addBoth(delivered)
-        raise TypeError(f"unexpected SASL outcome {type(outcome).__name__}")
+        return delay.addBoth(delivered)
 
     def _sasl_error(self, failure: Failure) -> SMTPReply | Failure:
         self._mechanism = None

@@ -50,7 +50,9 @@ class Credentials(Protocol):
 class LoginLimiter(Protocol):
     """What the webapi needs of ``mailtwist.auth.limiter.FailedLoginLimiter``."""
 
-    def attempt(self, ip: str) -> bool: ...
+    def allowed(self, ip: str) -> bool: ...
+
+    def failed(self, ip: str) -> None: ...
 
     def succeeded(self, ip: str) -> None: ...
 
@@ -376,14 +378,21 @@ class WebAPI:
         ip = getattr(address, "host", None)
         if not ip:
             return _Answer(500, b"500 - internal server error - cannot find remote ip\n")
-        if not self._limiter.attempt(ip):
+        if not self._limiter.allowed(ip):
             return _Answer(429, b"429 - too many auth attempts\n")
         login, password = credentials
         d = maybeDeferred(self._authenticator.check_password, login, password)
 
         def authenticated(account: str | None) -> Any:
+            # Logins checked in parallel may have failed up to the limit meanwhile:
+            # then this result is not told, right or wrong (see FailedLoginLimiter).
+            refused = not self._limiter.allowed(ip)
             if account is None:
-                return self._unauthorized()  # counted by attempt()
+                self._limiter.failed(ip)
+            if refused:
+                return _Answer(429, b"429 - too many auth attempts\n")
+            if account is None:
+                return self._unauthorized()
             self._limiter.succeeded(ip)
             return self._call_method(request, name, account, login, content)
 

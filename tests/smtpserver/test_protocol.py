@@ -100,10 +100,11 @@ class FakeLimiter:
         self.allow = True
         self.events: list[tuple[str, str]] = []
 
-    def attempt(self, ip: str) -> bool:
-        if self.allow:
-            self.events.append(("attempt", ip))
+    def allowed(self, ip: str) -> bool:
         return self.allow
+
+    def failed(self, ip: str) -> None:
+        self.events.append(("failed", ip))
 
     def succeeded(self, ip: str) -> None:
         self.events.append(("succeeded", ip))
@@ -952,10 +953,7 @@ class AuthTests(ProtocolTestCase):
         )
         session = self.policy.calls[0][1][0]
         self.assertEqual((session.account, session.login), ("acct", "user"))
-        # Counted as it starts, forgiven once it succeeds.
-        self.assertEqual(
-            self.limiter.events, [("attempt", "192.0.2.9"), ("succeeded", "192.0.2.9")]
-        )
+        self.assertEqual(self.limiter.events, [("succeeded", "192.0.2.9")])
 
     def test_challenge_response(self) -> None:
         """Without initial response the server sends 334 and takes the next line."""
@@ -999,12 +997,11 @@ class AuthTests(ProtocolTestCase):
         self.assertEqual(self.replies(), ["501 5.5.2 malformed authentication response"])
 
     def test_failure_is_delayed(self) -> None:
-        """A failed AUTH is counted (as it starts) and answered 535 5.7.8 only after
-        the delay; nothing forgives it."""
+        """A failed AUTH is counted and answered 535 5.7.8 only after the delay."""
         self.submission(auth_failure_delay=2.0)
         self.send(f"AUTH PLAIN {PLAIN_BAD}\r\nNOOP\r\n")
         self.assertEqual(self.replies(), [])
-        self.assertEqual(self.limiter.events, [("attempt", "192.0.2.9")])
+        self.assertEqual(self.limiter.events, [("failed", "192.0.2.9")])
         self.clock.advance(2.0)
         self.assertEqual(
             self.replies(), ["535 5.7.8 authentication credentials invalid", "250 2.0.0 ok"]
@@ -1016,6 +1013,29 @@ class AuthTests(ProtocolTestCase):
         self.send(f"AUTH PLAIN {PLAIN_BAD}\r\n")
         self.protocol.connectionLost()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_result_after_the_limit_is_not_told(self) -> None:
+        """A login whose check ends after parallel logins from its address reached the
+        limit gets 454 4.7.0 after the failure delay, right or wrong: a burst of
+        guesses learns only as many results as the limit allows (a review got 40 x 535
+        for 40 parallel guesses, so the limit counted nothing)."""
+        for outcome in (SASLSuccess(account="acct", login="user"), SASLFailure("no")):
+            self.setUp()
+            self.submission()
+            pending: Deferred[Any] = Deferred()
+            mechanism = FakeMechanism()
+            mechanism.step = lambda response, d=pending: d  # type: ignore[method-assign]
+            self.protocol.factory.authenticator.start = lambda *a, m=mechanism: m  # type: ignore[union-attr]
+            self.send(f"AUTH PLAIN {PLAIN_OK}\r\n")
+            self.limiter.allow = False  # the others' failures arrived meanwhile
+            pending.callback(outcome)
+            self.assertEqual(self.replies(), [])
+            self.clock.advance(1.0)
+            self.assertEqual(self.replies(), ["454 4.7.0 too many authentication failures"])
+            self.send("MAIL FROM:<a@x.org>\r\n")
+            self.assertEqual(self.replies(), ["530 5.7.0 authentication required"])
+            failed = [("failed", "192.0.2.9")] if isinstance(outcome, SASLFailure) else []
+            self.assertEqual(self.limiter.events, failed)
 
     def test_limiter_refuses(self) -> None:
         """When the limiter refuses the IP, AUTH gets 454 4.7.0."""
