@@ -27,6 +27,26 @@ def _header(data: bytes, name: str) -> list[str]:
     return [v.decode() for v in field_values(header, name)]
 
 
+def send_with_file(webapi: Harness, part_header: bytes, content: bytes) -> Response:
+    """POST a multipart Send whose one attached file part has ``part_header``."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
+        b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a.bin"\r\n'
+        + part_header
+        + b"\r\n\r\n"
+        + content
+        + b"\r\n--b--\r\n"
+    )
+    return webapi.request(
+        "POST",
+        "/webapi/v0/Send",
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+        auth=("mox@localhost", PASSWORD),
+    )
+
+
 class SendTests(SynchronousTestCase):
     """A valid Send composes the message and queues it, one Submission per recipient."""
 
@@ -165,18 +185,8 @@ class SendTests(SynchronousTestCase):
 
     def test_multipart_uploads(self) -> None:
         """Files uploaded as form parts are attached with their names and types."""
-        body = (
-            b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
-            b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
-            b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a.bin"\r\n'
-            b"Content-Type: application/x-thing\r\n\r\n\x00\x01\x02\r\n--b--\r\n"
-        )
-        response = self.webapi.request(
-            "POST",
-            "/webapi/v0/Send",
-            data=body,
-            headers={"Content-Type": "multipart/form-data; boundary=b"},
-            auth=("mox@localhost", PASSWORD),
+        response = send_with_file(
+            self.webapi, b"Content-Type: application/x-thing", b"\x00\x01\x02"
         )
         self.assertEqual(response.code, 200)
         (message,) = self.webapi.submitted
@@ -197,19 +207,7 @@ class SendTests(SynchronousTestCase):
             ),
             (b"quoted-printable", b"h=C3=A9", "h\u00e9".encode()),
         ):
-            body = (
-                b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
-                b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
-                b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a"\r\n'
-                b"Content-Transfer-Encoding: " + encoding + b"\r\n\r\n" + sent + b"\r\n--b--\r\n"
-            )
-            response = self.webapi.request(
-                "POST",
-                "/webapi/v0/Send",
-                data=body,
-                headers={"Content-Type": "multipart/form-data; boundary=b"},
-                auth=("mox@localhost", PASSWORD),
-            )
+            response = send_with_file(self.webapi, b"Content-Transfer-Encoding: " + encoding, sent)
             self.assertEqual(response.code, 200)
             message = self.webapi.submitted[-1]
             self.assertIn(base64.b64encode(attached), message.data, encoding)
@@ -391,19 +389,7 @@ class RefusalTests(SynchronousTestCase):
             "user",
             "checking content id of file: non-ASCII characters not allowed",
         )
-        body = (
-            b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n'
-            b'{"To": [{"Address": "mox@localhost"}], "Text": "see file"}\r\n'
-            b'--b\r\nContent-Disposition: form-data; name="attachedfile"; filename="a"\r\n'
-            b"Content-ID: <\xc3\xa9@x>\r\n\r\ndata\r\n--b--\r\n"
-        )
-        response = self.webapi.request(
-            "POST",
-            "/webapi/v0/Send",
-            data=body,
-            headers={"Content-Type": "multipart/form-data; boundary=b"},
-            auth=("mox@localhost", PASSWORD),
-        )
+        response = send_with_file(self.webapi, b"Content-ID: <\xc3\xa9@x>", b"data")
         self.assertEqual(response.json["Code"], "user")
         self.assertEqual(self.webapi.submitted, [])
 
