@@ -10,6 +10,8 @@ from dataclasses import dataclass
 _NOT_TEXT = re.compile(r"[^\t\x20-\x7e]")
 #: RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including CRLF.
 REPLY_LINE_LIMIT = 512
+#: RFC 4954 §4: the lines of a SASL exchange may reach 12288 octets.
+AUTH_REPLY_LINE_LIMIT = 12288
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -58,7 +60,9 @@ class SMTPReply(Exception):
             sep = " " if i == len(texts) - 1 else "-"
             start = f"{self.code}{sep}"
             prefix = f"{start}{self.enhanced} " if (enhanced and self.enhanced) else start
-            room = REPLY_LINE_LIMIT - 2 - len(prefix)
+            # RFC 4954 §4: a 334 line carries a SASL challenge, allowed 12288 octets.
+            limit = AUTH_REPLY_LINE_LIMIT if self.code == 334 else REPLY_LINE_LIMIT
+            room = limit - 2 - len(prefix)
             out.append((prefix + _wire_text(text, room)).encode("ascii"))
         return out
 
@@ -66,4 +70,4 @@ class SMTPReply(Exception):
         return " ".join(p for p in (str(self.code), self.enhanced, self.text) if p)
 
 
-__all__ = ["REPLY_LINE_LIMIT", "SMTPReply"]
+__all__ = ["AUTH_REPLY_LINE_LIMIT", "REPLY_LINE_LIMIT", "SMTPReply"]

@@ -23,6 +23,11 @@ class ReplyLinesTests(SynchronousTestCase):
         self.assertTrue(line.startswith(b"501 5.1.7 bad address: '[999"))
         self.assertTrue(line.endswith(b"..."))
 
+    def test_sasl_challenge_is_not_cut(self) -> None:
+        """A 334 SASL challenge may fill the 12288 octets RFC 4954 §4 allows."""
+        challenge = "QUFB" * 2000
+        self.assertEqual(SMTPReply(334, "", challenge).lines(), [b"334 " + challenge.encode()])
+
     def test_regression_non_text_is_escaped(self) -> None:
         """Non-ASCII and control characters of echoed input are written as escapes, so
         a reply is always ASCII textstring (RFC 5321 §4.2); tabs stay."""
