@@ -47,9 +47,15 @@ class ChannelBinding:
 
 @dataclass(frozen=True)
 class SASLChallenge:
-    """A server challenge to send to the client (raw bytes; the protocol encodes them)."""
+    """A server challenge to send to the client (raw bytes; the protocol encodes them).
+
+    ``verified`` when the client's credentials have been verified already and the
+    challenge tells it so (SCRAM's server-final message): the protocol then treats
+    it as the exchange's result, for the failed-login limiter too.
+    """
 
     data: bytes
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,9 @@ class CramMD5Mechanism(_Mechanism):
 _PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ",")
 #: Characters in the server's part of the nonce (as long as RFC 7677 §3's example).
 SCRAM_SERVER_NONCE_LENGTH = 30
+#: The longest client nonce taken: the server-first message repeats it, base64
+#: encoded within RFC 4954 §4's 12288 octets, with the salt and iteration count.
+SCRAM_MAX_CLIENT_NONCE = 1024
 
 
 def _scram_nonce(random: bytes) -> str:
@@ -384,6 +393,9 @@ class ScramSHA256Mechanism(_Mechanism):
         client_nonce = attributes[1][2:]
         if not login:
             raise SASLMalformed("SCRAM user name must not be empty")
+        if len(client_nonce) > SCRAM_MAX_CLIENT_NONCE:
+            # The server-first message repeats it; RFC 4954 §4 caps that line.
+            raise SASLMalformed("SCRAM nonce is too long")
         if not client_nonce or any(c not in _PRINTABLE for c in client_nonce):
             raise SASLMalformed("SCRAM nonce must be printable characters")
         self._login = _normalise_login(login)
@@ -443,7 +455,7 @@ class ScramSHA256Mechanism(_Mechanism):
         self._state = "verified"
         # RFC 5802 §7: server-final-message = verifier; RFC 4954 §4 sends it as a
         # challenge and the client answers with an empty response.
-        return SASLChallenge(b"v=" + base64.b64encode(server_signature))
+        return SASLChallenge(b"v=" + base64.b64encode(server_signature), verified=True)
 
 
 #: How long a verified password is remembered by ``check_password``: HTTP basic auth

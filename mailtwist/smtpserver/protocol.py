@@ -157,6 +157,11 @@ class _MessageBuffer:
         if _BARE_LINE_END.search(data):
             # A bare CR or LF stays a line end here, never a second meaning downstream.
             data = _BARE_LINE_END.sub(b"\r\n", data)
+            if len(data) > self.max_size:
+                # Counted as DATA counts it: after the line ends became CRLF.
+                self.too_big = True
+                self.parts.clear()
+                return
         if _OVERLONG_LINE.search(data):
             self.mark_line_too_long()
             return
@@ -168,7 +173,8 @@ _PRINTABLE_NAME = re.compile(r"[\x21-\x7e]{1,255}")
 #: A CR not followed by LF, or an LF not preceded by CR.
 _BARE_LINE_END = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 #: A line longer than RFC 5322 §2.1.1's 998 octets (CRLF not counted).
-_OVERLONG_LINE = re.compile(rb"[^\r\n]{%d}" % (TEXT_LINE_LIMIT - 1))
+#: Anchored at line starts: unanchored, the search retries at every octet (quadratic).
+_OVERLONG_LINE = re.compile(rb"(?m)^[^\r\n]{%d}" % (TEXT_LINE_LIMIT - 1))
 
 
 class _Chunk:
@@ -350,11 +356,14 @@ class ESMTPServerProtocol(Protocol):
             self._write(final)
         self._enter(State.CLOSED)
         self._cancel_idle_timer()
-        self.transport.loseConnection()  # type: ignore[union-attr]
         # loseConnection waits for the written replies to go out, and a TLS transport
         # for the handshake to finish: a client that never reads, or never completes
         # the handshake, would hold the connection (and its slot) for ever.
         self._abort_call = self.factory.clock.callLater(CLOSE_GRACE, self._abort)
+        if self._admitted:
+            # A TLS transport shuts down only once no producer is registered.
+            self.transport.unregisterProducer()  # type: ignore[union-attr]
+        self.transport.loseConnection()  # type: ignore[union-attr]
 
     def _abort(self) -> None:
         self._abort_call = None
@@ -765,6 +774,9 @@ class ESMTPServerProtocol(Protocol):
         self._login = None
         self._tls = True
         self._binding, self._binding_read = None, False
+        # startTLS puts the producer behind a new TLS layer, which never saw a pause
+        # and so would not pass on the resume: start from "not blocked" there.
+        self._replies_blocked = False
         self._enter(State.GREETED)
         self.transport.startTLS(factory.tls_context_factory)  # type: ignore[union-attr]
 
@@ -843,7 +855,13 @@ class ESMTPServerProtocol(Protocol):
         if self._state is State.CLOSED:
             return None
         limiter = self.factory.limiter
-        if isinstance(outcome, SASLChallenge):
+        # Logins made in parallel may have failed up to the limit meanwhile: then this
+        # result is not told, right or wrong, and comes as late as a failure would, so
+        # a burst of guesses learns no more than the limit (FailedLoginLimiter). A
+        # SCRAM server-final challenge is such a result too: it proves the password.
+        result = not isinstance(outcome, SASLChallenge) or outcome.verified
+        refused = result and limiter is not None and not limiter.allowed(self._remote_ip)
+        if isinstance(outcome, SASLChallenge) and not refused:
             if self._state is not State.AUTH:
                 self._enter(State.AUTH)
             # RFC 4954 §4: "334 " and the base64 challenge, no enhanced code.
@@ -851,12 +869,8 @@ class ESMTPServerProtocol(Protocol):
         self._mechanism = None
         if self._state is State.AUTH:
             self._enter(State.READY)
-        if not isinstance(outcome, SASLSuccess | SASLFailure):
+        if not isinstance(outcome, SASLSuccess | SASLFailure | SASLChallenge):
             raise TypeError(f"unexpected SASL outcome {type(outcome).__name__}")
-        # Logins made in parallel may have failed up to the limit meanwhile: then this
-        # result is not told, right or wrong, and comes as late as a failure would,
-        # so a burst of guesses learns no more than the limit (FailedLoginLimiter).
-        refused = limiter is not None and not limiter.allowed(self._remote_ip)
         if isinstance(outcome, SASLSuccess) and not refused:
             self._account = outcome.account
             self._login = outcome.login
@@ -868,9 +882,11 @@ class ESMTPServerProtocol(Protocol):
                 login=outcome.login,
             )
             return codes.AUTH_SUCCEEDED
+        if limiter is not None:
+            # Refused results count as failures whatever they were, so the counts
+            # after a burst do not tell whether a hidden guess was right.
+            limiter.failed(self._remote_ip)
         if isinstance(outcome, SASLFailure):
-            if limiter is not None:
-                limiter.failed(self._remote_ip)
             self.log.info(
                 "SMTP session {session}: authentication failed from {ip}",
                 session=self.session_id,

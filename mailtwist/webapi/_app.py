@@ -387,7 +387,9 @@ class WebAPI:
             # Logins checked in parallel may have failed up to the limit meanwhile:
             # then this result is not told, right or wrong (see FailedLoginLimiter).
             refused = not self._limiter.allowed(ip)
-            if account is None:
+            if account is None or refused:
+                # A refused result counts whatever it was: the counts after a burst
+                # must not tell whether a hidden guess was right.
                 self._limiter.failed(ip)
             if refused:
                 return _Answer(429, b"429 - too many auth attempts\n")

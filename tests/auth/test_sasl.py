@@ -412,7 +412,9 @@ class ScramTests(AuthenticatorTestCase):
         """The RFC 7677 §3 exchange for user/pencil runs message for message."""
         mech = self.start()
         self.assertEqual(self.step(mech, self.CLIENT_FIRST), SASLChallenge(self.SERVER_FIRST))
-        self.assertEqual(self.step(mech, self.CLIENT_FINAL), SASLChallenge(self.SERVER_FINAL))
+        self.assertEqual(
+            self.step(mech, self.CLIENT_FINAL), SASLChallenge(self.SERVER_FINAL, verified=True)
+        )
         self.assertEqual(self.step(mech, b""), SASLSuccess("user-account", "user"))
         self.assertEqual(self.runner.calls, [])
 
@@ -472,7 +474,10 @@ class ScramTests(AuthenticatorTestCase):
             b"y,,",
             "abc" + RFC7677_SERVER_NONCE,
         )
-        self.assertEqual(self.step(mech, final), SASLChallenge(b"v=" + base64.b64encode(signature)))
+        self.assertEqual(
+            self.step(mech, final),
+            SASLChallenge(b"v=" + base64.b64encode(signature), verified=True),
+        )
         self.assertEqual(self.step(mech, b""), SASLSuccess("user-account", "user"))
 
     def test_authzid_and_escapes(self) -> None:
@@ -492,6 +497,12 @@ class ScramTests(AuthenticatorTestCase):
         )
         self.assertIsInstance(self.step(mech, final), SASLChallenge)
         self.assertEqual(self.step(mech, b""), SASLSuccess("user-account", "a,b=c"))
+
+    def test_overlong_nonce(self) -> None:
+        """A client nonce over 1024 characters is malformed: the server-first message
+        repeats it and must fit RFC 4954 §4's 12288-octet line."""
+        self.malformed(self.start(), b"n,,n=user,r=" + b"a" * 1025)
+        self.assertIsInstance(self.step(self.start(), b"n,,n=user,r=" + b"a" * 1024), SASLChallenge)
 
     def test_other_authzid(self) -> None:
         """An authzid other than the user is refused."""
@@ -519,7 +530,10 @@ class ScramTests(AuthenticatorTestCase):
             b"p=tls-exporter,,exported-keying-material",
             "abc" + RFC7677_SERVER_NONCE,
         )
-        self.assertEqual(self.step(mech, final), SASLChallenge(b"v=" + base64.b64encode(signature)))
+        self.assertEqual(
+            self.step(mech, final),
+            SASLChallenge(b"v=" + base64.b64encode(signature), verified=True),
+        )
         self.assertEqual(self.step(mech, b""), SASLSuccess("user-account", "user"))
 
     def test_binding_mismatch(self) -> None:

@@ -167,3 +167,12 @@ class ChannelBindingTests(SynchronousTestCase):
         self.assertIn("SCRAM-SHA-256", mechanisms)
         [reply] = self.command("AUTH SCRAM-SHA-256-PLUS")
         self.assertTrue(reply.startswith("504 "), reply)
+
+    def test_regression_quit_closes_at_once(self) -> None:
+        """QUIT over TLS ends the connection at once: with the session's producer still
+        registered, the TLS layer waited for it, and the abort 10 s later closed it."""
+        self.connect()
+        self.assertEqual(self.command("QUIT"), ["221 2.0.0 bye"])
+        self.pump.flush()
+        self.assertTrue(self.pump.serverIO.disconnecting)
+        self.assertTrue(self.pump.clientIO.disconnected)
