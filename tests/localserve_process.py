@@ -136,6 +136,18 @@ class LocalserveProcess:
             raise RuntimeError(f"mailtwist {arguments} failed: {result.stderr.decode()}")
         return json.loads(result.stdout)
 
+    def message_bytes(self, message_id: int) -> bytes:
+        """The stored message ``message_id`` as `mailtwist messages get` prints it."""
+        command = [sys.executable, "-m", "mailtwist.cli", "messages", "get", str(message_id)]
+        result = subprocess.run(
+            [*command, "--dir", str(self.directory)],
+            capture_output=True,
+            env=child_env(),
+            timeout=60,
+            check=True,
+        )
+        return result.stdout
+
     def wait_for(self, what: str, predicate: Any, timeout: float = 30.0) -> Any:
         """Poll the CLI listing ``what`` (e.g. ("queue", "list")) until predicate(rows)."""
         deadline = time.monotonic() + timeout

@@ -5,13 +5,12 @@ from __future__ import annotations
 import email
 import email.policy
 import smtplib
-import subprocess
 import sys
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.localserve_process import LocalserveProcess, child_env
+from tests.localserve_process import LocalserveProcess
 from tests.test_localserve_e2e import LOGIN, PASSWORD, message
 
 
@@ -33,17 +32,6 @@ class FeedbackEndToEndTests(SynchronousTestCase):
             client.send_message(msg)
         return str(msg["Message-ID"])
 
-    def raw_message(self, message_id: int) -> bytes:
-        command = [sys.executable, "-m", "mailtwist.cli", "messages", "get", str(message_id)]
-        result = subprocess.run(
-            [*command, "--dir", str(self.server.directory)],
-            capture_output=True,
-            env=child_env(),
-            timeout=60,
-            check=True,
-        )
-        return result.stdout
-
     def test_permanent_failure_sends_dsn_and_suppresses(self) -> None:
         """A 550 for xpermerror@localhost puts a failure DSN in the sender's Inbox whose
         Diagnostic-Code is the full 550 reply and whose References names the original;
@@ -55,7 +43,9 @@ class FeedbackEndToEndTests(SynchronousTestCase):
         )
         dsn_row = next(r for r in inbox if r["dsn"])
         self.assertEqual(dsn_row["mailbox"], "Inbox")
-        dsn = email.message_from_bytes(self.raw_message(dsn_row["id"]), policy=email.policy.default)
+        dsn = email.message_from_bytes(
+            self.server.message_bytes(dsn_row["id"]), policy=email.policy.default
+        )
         self.assertEqual(dsn.get_content_type(), "multipart/report")
         self.assertEqual(dsn["References"], original)
         # Unfolded (RFC 5322 §2.2.3), the field must hold the whole reply.

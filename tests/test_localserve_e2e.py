@@ -8,7 +8,6 @@ import smtplib
 import socket
 import ssl
 import struct
-import subprocess
 import sys
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from mailtwist.dkim.keys import dkim_dns_value
 from tests.auth.test_sasl import scram_answer
-from tests.localserve_process import LocalserveProcess, child_env
+from tests.localserve_process import LocalserveProcess
 
 LOGIN = "mailtwist@localhost"
 PASSWORD = "mailtwist"
@@ -115,14 +114,7 @@ class LocalserveEndToEndTests(SynchronousTestCase):
             "messages list", lambda rows: any(r["rcpt_to"] == "signed@localhost" for r in rows)
         )
         stored = next(r for r in inbox if r["rcpt_to"] == "signed@localhost")
-        command = [sys.executable, "-m", "mailtwist.cli", "messages", "get", str(stored["id"])]
-        raw = subprocess.run(
-            [*command, "--dir", str(self.server.directory)],
-            capture_output=True,
-            env=child_env(),
-            timeout=60,
-            check=True,
-        ).stdout
+        raw = self.server.message_bytes(stored["id"])
         lines = raw.split(b"\r\n")
         self.assertTrue(lines[0].startswith(b"Received: "))
         self.assertIn(b"\r\nDKIM-Signature: ", raw)
