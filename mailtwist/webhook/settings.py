@@ -288,8 +288,12 @@ class StoredWebhookSettings:
         d = self._store.set_webhook_settings(
             account, None if settings is None else settings.to_json()
         )
-        self.forget(account)
-        return d
+
+        def written(_: None) -> None:
+            # Once durable: a read started before would still bring the old value.
+            self.forget(account)
+
+        return d.addCallback(written)
 
     def forget(self, account: str | None = None) -> None:
         """Read the settings of ``account`` (or of all) from the store next time."""

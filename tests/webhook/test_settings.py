@@ -111,6 +111,10 @@ class FakeSettingsStore:
         return succeed(None)
 
 
+#: What an account without saved settings and not in the config gets.
+_GONE = WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1))
+
+
 class StoredSettingsTests(SynchronousTestCase):
     """StoredWebhookSettings: saved changes apply at once, also when reads are cached."""
 
@@ -164,6 +168,26 @@ class StoredSettingsTests(SynchronousTestCase):
             WebhookSettings(keep_retired_webhook_period=timedelta(weeks=1)),
         )
         self.assertEqual(len(reads), 4)
+
+    def test_read_during_save_is_not_kept(self) -> None:
+        """A cached read made while a save is still being written (old value) is
+        forgotten once the save is durable, so the new settings apply at once."""
+        store = FakeSettingsStore()
+        writes: list[Deferred[None]] = []
+        write = store.set_webhook_settings
+
+        def slow(account: str, settings: str | None) -> Deferred[None]:
+            writes.append(Deferred())
+            return writes[-1].addCallback(lambda _: write(account, settings))
+
+        store.set_webhook_settings = slow  # type: ignore[method-assign]
+        source = StoredWebhookSettings(store, cached=(Clock(), 10.0))
+        new = WebhookSettings(outgoing=OutgoingWebhook("http://h.example/new"))
+        saved = source.save("mox", new)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), _GONE)
+        writes[0].callback(None)
+        self.successResultOf(saved)
+        self.assertEqual(self.successResultOf(source.settings_for("mox")), new)
 
     def test_defaults_from_config(self) -> None:
         """Config-file accounts give their KeepRetiredWebhookPeriod as defaults."""
