@@ -141,8 +141,8 @@ class IMessageStore(Interface):
     def idempotent_response(account, key, now):  # type: ignore[no-untyped-def]
         """The unexpired IdempotentResponse of (account, key), or None."""
 
-    def remember_idempotent_response(account, record, now):  # type: ignore[no-untyped-def]
-        """Remember an IdempotencyRecord durably, forgetting expired keys. Deferred[None].
+    def remember_idempotent_response(account, record):  # type: ignore[no-untyped-def]
+        """Remember an IdempotencyRecord durably (replacing an expired one). Deferred[None].
 
         (The sends themselves are counted by ``enqueue``: see count_webapi_send.)
         """
@@ -152,7 +152,8 @@ class IMessageStore(Interface):
         expired at ``now``. Deferred[int] of rows deleted.
 
         A sending account forgets its own old sends as it queues; this reaches the
-        accounts that stopped sending, and keys when no keyed Send comes.
+        accounts that stopped sending. Expired keys are forgotten only here (the
+        hourly cleanup); lookups never see them.
         """
 
 
@@ -342,12 +343,9 @@ class MailboxMessageQueries:
         return self._run(job)
 
     def remember_idempotent_response(
-        self, account: str, record: IdempotencyRecord, now: datetime
+        self, account: str, record: IdempotencyRecord
     ) -> Deferred[None]:
-        moment = time_text(now)
-
         def job(connection: sqlite3.Connection) -> None:
-            connection.execute("DELETE FROM idempotency_key WHERE expires <= ?", (moment,))
             connection.execute(
                 "INSERT OR REPLACE INTO idempotency_key"
                 " (account, key, request_hash, response, expires) VALUES (?, ?, ?, ?, ?)",

@@ -108,8 +108,6 @@ _RETIRED_COLUMNS = (
     "origin",
 )
 
-#: The sort fields of each listing (issue 3, spec §4.10), default first.
-
 #: The events a retired message can have (see Retirement).
 _RETIRED_EVENTS = ("delivered", "failed", "suppressed", "canceled")
 

@@ -326,7 +326,7 @@ class WebAPIMethods:
                 expires=now + IDEMPOTENCY_PERIOD,
             )
             try:
-                await self._store.remember_idempotent_response(context.account, idempotency, now)
+                await self._store.remember_idempotent_response(context.account, idempotency)
             except Exception:
                 # The message is queued: answering an error would make the client send
                 # it again. Only the key is lost.

@@ -107,7 +107,7 @@ class ExpiryCleanupTests(SynchronousTestCase):
         )
         self.successResultOf(self.store.enqueue(old, at(0) - SEND_HISTORY + timedelta(hours=1)))
         key = IdempotencyRecord("k", "h", b"{}", at(1800))
-        self.successResultOf(self.store.remember_idempotent_response("idle", key, at(0)))
+        self.successResultOf(self.store.remember_idempotent_response("idle", key))
         cleanup = ExpiryCleanup(self.store, self.clock)
         cleanup.start()
 

@@ -147,9 +147,7 @@ class SendRecordTests(SynchronousTestCase):
         self.send("b", ["w@x"], NOW - timedelta(days=29))
         for account, key, expires in (("a", "old", NOW), ("b", "new", NOW + timedelta(hours=1))):
             record = IdempotencyRecord(key, "h", b"{}", expires)
-            self.successResultOf(
-                self.store.remember_idempotent_response(account, record, NOW - timedelta(hours=2))
-            )
+            self.successResultOf(self.store.remember_idempotent_response(account, record))
         self.assertEqual(self.successResultOf(self.store.forget_expired_sends(NOW)), 4)
         long_ago = NOW - timedelta(days=60)
         for account, left in (("a", 0), ("b", 1)):
@@ -165,7 +163,7 @@ class SendRecordTests(SynchronousTestCase):
     def test_idempotency_keys(self) -> None:
         """A key answers until it expires, per account."""
         record = IdempotencyRecord("k", "hash", b"{}\n", NOW + timedelta(hours=24))
-        self.successResultOf(self.store.remember_idempotent_response("a", record, NOW))
+        self.successResultOf(self.store.remember_idempotent_response("a", record))
         found = self.successResultOf(self.store.idempotent_response("a", "k", NOW))
         assert found is not None
         self.assertEqual((found.request_hash, found.response), ("hash", b"{}\n"))
